@@ -1,0 +1,55 @@
+# pushgod — the two commands of the quick start, and the developer's helpers.
+# `make run` and `make test` work on a fresh Debian / Ubuntu / Raspberry Pi OS with python3.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8750
+
+.PHONY: run test lint format bench docs clean system-deps
+
+# System packages the venv and the tests need; installed with apt-get when run as root.
+SYSTEM_PACKAGES := python3-venv
+
+system-deps:
+	@./.ci/system-deps $(SYSTEM_PACKAGES)
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	PUSHGOD_STORAGE_DATA_DIR=./var PUSHGOD_SERVER_HOST=$(HOST) PUSHGOD_SERVER_PORT=$(PORT) \
+		$(BIN)/pushgod serve --demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+docs: $(STAMP)
+	$(BIN)/pushgod config example > contrib/pushgod.toml
+	$(BIN)/python -c 'from pushgod.config import markdown_reference as m; print(m(), end="")' \
+		> docs/configuration.md
+	$(BIN)/python -m pushgod.cli.reference > docs/cli.md
+
+bench: $(STAMP)
+	$(BIN)/python bench/send.py
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,3 @@
+from pushgod.cli.main import main
+
+raise SystemExit(main())

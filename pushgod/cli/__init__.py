@@ -1,0 +1,1 @@
+"""The `pushgod` command."""

@@ -1,0 +1,397 @@
+"""The one Settings object: built-in defaults, then the TOML file, then the environment.
+
+Every key is declared once below with its default, help text and parse rule; that table
+drives loading, validation, `pushgod config example`, contrib/pushgod.toml and
+docs/configuration.md. `os.environ` is read here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import textwrap
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pushgod.model.errors import ErrorCode, PushgodError
+from pushgod.model.times import format_duration, parse_duration_ms
+
+SYSTEM_CONFIG = Path("/etc/pushgod/pushgod.toml")
+ENV_PREFIX = "PUSHGOD_"
+CONFIG_ENV = "PUSHGOD_CONFIG"
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """How one setting is documented and parsed."""
+
+    help: str
+    kind: str  # str, int, bool, duration, choice, url, clients
+    aliases: tuple[str, ...] = ()
+    secret: bool = False
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+def setting(default: Any, help: str, kind: str, **options: Any) -> Any:
+    return field(default=default, metadata={"key": Key(help, kind, **options)})
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = setting(
+        "127.0.0.1",
+        "Address to listen on. Use 0.0.0.0 (or ::) to serve the LAN.",
+        "str",
+    )
+    port: int = setting(8750, "TCP port to listen on.", "int", minimum=1, maximum=65535)
+    public_base_url: str = setting(
+        "",
+        "The URL clients reach pushgod at (https://push.example.net). Used in links and, "
+        "later, as the OAuth issuer.",
+        "url",
+        aliases=("PUSHGO_PUBLIC_BASE_URL",),
+    )
+    gateway_token: str = setting(
+        "",
+        "PushGo's legacy gateway token. When set, the send routes also require "
+        "`Authorization: Bearer <this token>` (or a pushgod token) besides the channel password.",
+        "str",
+        aliases=("PUSHGO_TOKEN",),
+        secret=True,
+    )
+    shutdown_timeout: int = setting(
+        5_000,
+        "How long a shutdown waits for requests in flight before closing them.",
+        "duration",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    data_dir: str = setting(
+        "var",
+        "Directory holding the SQLite database (relative paths start at the working directory).",
+        "str",
+    )
+    synchronous: str = setting(
+        "full",
+        "SQLite synchronous mode: full survives power loss; normal is faster and survives "
+        "process crashes but may lose the last commits on power loss.",
+        "choice",
+        choices=("full", "normal"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    messages_per_channel: int = setting(
+        10_000,
+        "Messages kept per channel; older ones are deleted by the cleanup. A channel may "
+        "set its own.",
+        "int",
+        minimum=1,
+    )
+    message_age: int = setting(
+        30 * 86_400_000,
+        "How long messages are kept; a channel may set its own.",
+        "duration",
+    )
+    thing_history: int = setting(100, "Changes kept in each Thing's history.", "int", minimum=1)
+    closed_event_age: int = setting(
+        90 * 86_400_000, "How long a closed Event and its updates are kept.", "duration"
+    )
+    cleanup_interval: int = setting(
+        10 * 60_000, "How often expired and surplus data is deleted.", "duration"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    password_threads: int = setting(
+        2,
+        "Threads that hash and verify passwords (argon2id needs 32 MiB each).",
+        "int",
+        minimum=1,
+        maximum=16,
+    )
+    failed_logins: int = setting(
+        10,
+        "Wrong passwords allowed per client address and channel within the window before "
+        "answering 429.",
+        "int",
+        minimum=1,
+    )
+    failed_login_window: int = setting(
+        10 * 60_000, "The window in which failed logins are counted.", "duration"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    level: str = setting(
+        "info", "Log level.", "choice", choices=("debug", "info", "warning", "error")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class McpSettings:
+    enabled: bool = setting(
+        False,
+        "Serve MCP at /mcp. Read and checked now; the MCP endpoint arrives in a later release.",
+        "bool",
+        aliases=("PUSHGO_MCP_ENABLED",),
+    )
+    predefined_clients: str = setting(
+        "",
+        "OAuth clients known without registration, as 'id:secret;id2:secret2'.",
+        "clients",
+        aliases=("PUSHGO_MCP_PREDEFINED_CLIENTS",),
+        secret=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
+    source: str = "built-in defaults"
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.storage.data_dir)
+
+
+SECTIONS: dict[str, type[Any]] = {
+    f.name: f.default_factory  # type: ignore[misc]
+    for f in dataclasses.fields(Settings)
+    if f.name != "source"
+}
+
+
+def keys() -> Iterator[tuple[str, dataclasses.Field[Any], Key]]:
+    """Every setting as (section, field, key) in declaration order."""
+    for section, cls in SECTIONS.items():
+        for item in dataclasses.fields(cls):
+            yield section, item, item.metadata["key"]
+
+
+def env_name(section: str, name: str) -> str:
+    return f"{ENV_PREFIX}{section}_{name}".upper()
+
+
+def config_error(name: str, origin: str, problem: str) -> PushgodError:
+    return PushgodError(ErrorCode.INVALID_CONFIG, f"{name} (from {origin}): {problem}")
+
+
+def _parse(value: object, key: Key) -> Any:
+    """A value from TOML (typed) or the environment (text), or ValueError saying what is wrong."""
+    if key.kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise ValueError(f"expected true or false, got {value!r}")
+    if key.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError(f"expected an integer, got {value!r}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {value!r}") from None
+        if key.minimum is not None and number < key.minimum:
+            raise ValueError(f"must be at least {key.minimum}, got {number}")
+        if key.maximum is not None and number > key.maximum:
+            raise ValueError(f"must be at most {key.maximum}, got {number}")
+        return number
+    if key.kind == "duration":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value * 1000
+        if not isinstance(value, str):
+            raise ValueError(f"expected a duration like 30s, 10m or 30d, got {value!r}")
+        try:
+            return parse_duration_ms(value, "the value")
+        except PushgodError as error:
+            raise ValueError(error.message) from None
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    if key.kind == "choice" and value not in key.choices:
+        raise ValueError(f"expected one of {', '.join(key.choices)}, got {value!r}")
+    if key.kind == "url" and value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+    if key.kind == "clients" and value:
+        parse_clients(value)
+    return value
+
+
+def parse_clients(text: str) -> list[tuple[str, str]]:
+    """'id:secret;id2:secret2' (or one per line) as pairs; ValueError without echoing secrets."""
+    pairs = []
+    for entry in text.replace("\n", ";").split(";"):
+        if not entry.strip():
+            continue
+        client_id, sep, secret = entry.strip().partition(":")
+        if not sep or not client_id or not secret:
+            raise ValueError("expected 'client_id:secret' entries separated by ';'")
+        pairs.append((client_id, secret))
+    return pairs
+
+
+def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    return SYSTEM_CONFIG if SYSTEM_CONFIG.exists() else None
+
+
+def load_settings(
+    explicit_path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[tuple[str, str], object] | None = None,
+) -> Settings:
+    """Defaults < TOML file < PushGo's PUSHGO_* names < PUSHGOD_* names < `overrides` (CLI).
+
+    Raises PushgodError(invalid_config) naming the key, where its value came from and
+    what is wrong; secrets are never repeated in the message.
+    """
+    environ = os.environ if environ is None else environ
+    path = config_path(explicit_path, environ)
+    document = _read_toml(path) if path else {}
+    known_env = {CONFIG_ENV}
+    values: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+
+    for section in document:
+        if section not in SECTIONS or not isinstance(document[section], dict):
+            raise config_error(section, str(path), "unknown section")
+        for name in document[section]:
+            if name not in {f.name for f in dataclasses.fields(SECTIONS[section])}:
+                raise config_error(f"{section}.{name}", str(path), "unknown key")
+
+    for section, item, key in keys():
+        label = f"{section}.{item.name}"
+        candidates: list[tuple[str, object]] = []
+        if item.name in document.get(section, {}):
+            candidates.append((str(path), document[section][item.name]))
+        for alias in key.aliases:
+            known_env.add(alias)
+            if alias in environ:
+                candidates.append((alias, environ[alias]))
+        name = env_name(section, item.name)
+        known_env.add(name)
+        if name in environ:
+            candidates.append((name, environ[name]))
+        if overrides and (section, item.name) in overrides:
+            candidates.append(("the command line", overrides[(section, item.name)]))
+        for origin, raw in candidates:
+            try:
+                values[section][item.name] = _parse(raw, key)
+            except ValueError as error:
+                problem = "invalid value" if key.secret else str(error)
+                raise config_error(label, origin, problem) from None
+
+    for name in environ:
+        if name.startswith(ENV_PREFIX) and name not in known_env:
+            raise config_error(name, "the environment", "unknown setting")
+
+    sections = {section: SECTIONS[section](**values[section]) for section in SECTIONS}
+    return Settings(**sections, source=str(path) if path else "built-in defaults")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as error:
+        raise config_error("config file", str(path), error.strerror or str(error)) from None
+    except tomllib.TOMLDecodeError as error:
+        raise config_error("config file", str(path), f"not valid TOML: {error}") from None
+
+
+def _toml_value(value: object, key: Key) -> str:
+    if key.kind == "duration":
+        assert isinstance(value, int)
+        return f'"{format_duration(value)}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def example_toml() -> str:
+    """A fully commented configuration file listing every key at its default."""
+    lines = [
+        "# pushgod configuration (TOML). Every key is optional: shown here is its default.",
+        "# Any key can also be set in the environment as PUSHGOD_<SECTION>_<KEY>,",
+        "# e.g. PUSHGOD_SERVER_PORT=8750, which wins over this file.",
+        "# Durations are written like 30s, 10m, 12h, 30d or 2w.",
+    ]
+    for section, cls in SECTIONS.items():
+        lines += ["", f"[{section}]", ""]
+        for item in dataclasses.fields(cls):
+            key: Key = item.metadata["key"]
+            lines += [f"# {line}" for line in textwrap.wrap(key.help, 88)]
+            names = [env_name(section, item.name), *key.aliases]
+            lines.append(f"# Environment: {', '.join(names)}")
+            if key.choices:
+                lines.append(f"# One of: {', '.join(key.choices)}")
+            lines.append(f"#{item.name} = {_toml_value(item.default, key)}")
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def markdown_reference() -> str:
+    """docs/configuration.md: every key with its default, environment names and help."""
+    lines = [
+        "# Configuration",
+        "",
+        "pushgod reads one TOML file: the one given with `pushgod --config FILE`, else the one",
+        "named by `PUSHGOD_CONFIG`, else `/etc/pushgod/pushgod.toml` when it exists, else it uses",
+        "the built-in defaults. Every key can be overridden in the environment by",
+        "`PUSHGOD_<SECTION>_<KEY>`; PushGo's own variable names are honoured where they mean",
+        "the same thing. Precedence, lowest first: defaults, the file, PushGo's names,",
+        "`PUSHGOD_*` names, command-line flags. An invalid value stops start-up with one line",
+        "naming the key and what is wrong. `pushgod config example` prints a commented file",
+        "(the same as `contrib/pushgod.toml`); `pushgod config check` validates the effective",
+        "settings.",
+        "",
+        "Durations are written like `30s`, `10m`, `12h`, `30d` or `2w`;",
+        "a bare integer is seconds.",
+        "",
+        "| key | default | environment | meaning |",
+        "|---|---|---|---|",
+    ]
+    for section, item, key in keys():
+        names = ", ".join(f"`{name}`" for name in [env_name(section, item.name), *key.aliases])
+        default = _toml_value(item.default, key)
+        lines.append(f"| `{section}.{item.name}` | `{default}` | {names} | {key.help} |")
+    return "\n".join(lines) + "\n"
+
+
+def effective(settings: Settings) -> dict[str, dict[str, object]]:
+    """The settings as a TOML-like mapping with secrets replaced by '(set)' or ''."""
+    result: dict[str, dict[str, object]] = {}
+    for section, item, key in keys():
+        value = getattr(getattr(settings, section), item.name)
+        if key.secret:
+            value = "(set)" if value else ""
+        elif key.kind == "duration":
+            value = format_duration(value)
+        result.setdefault(section, {})[item.name] = value
+    return result

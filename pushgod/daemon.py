@@ -1,0 +1,119 @@
+"""The daemon: opens the services, serves HTTP, runs the cleanup, stops cleanly on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shlex
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from pushgod.config import Settings
+from pushgod.http.app import create_app
+from pushgod.service.services import Services
+from pushgod.systemd import notify
+
+log = logging.getLogger(__name__)
+
+DEMO_CHANNEL = "demo"
+
+
+async def serve(settings: Settings, *, demo: bool = False) -> int:
+    """Serve until SIGTERM or SIGINT; returns the exit status."""
+    services = Services(settings)
+    services.open()
+    try:
+        if demo and services.channels.count() == 0:
+            await _create_demo_channel(services, settings)
+        runner = web.AppRunner(
+            create_app(settings, services),
+            shutdown_timeout=settings.server.shutdown_timeout / 1000,
+            access_log=None,
+            handle_signals=False,
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, settings.server.host, settings.server.port)
+            await site.start()
+            address = _bound_address(site)
+            log.info("listening on %s (data in %s)", address, services.store.path)
+            notify(f"READY=1\nSTATUS=listening on {address}")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            async with _periodic(
+                "pushgod.cleanup",
+                settings.retention.cleanup_interval / 1000,
+                services.cleanup.run_once,
+            ):
+                await stop.wait()
+            log.info("stopping")
+            notify("STOPPING=1")
+        finally:
+            await runner.cleanup()
+    finally:
+        services.close()
+    log.info("stopped")
+    return 0
+
+
+def _bound_address(site: web.TCPSite) -> str:
+    server = site._server  # aiohttp keeps the listening server here; needed for port 0
+    if isinstance(server, asyncio.base_events.Server) and server.sockets:
+        host, port = server.sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+    return site.name
+
+
+@contextlib.asynccontextmanager
+async def _periodic(
+    name: str, interval_s: float, job: Callable[[], Awaitable[object]]
+) -> AsyncIterator[None]:
+    """Run `job` now and every `interval_s` in a named task; failures are logged, not fatal."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                await job()
+            except Exception:
+                log.exception("%s failed; it runs again in %.0f s", name, interval_s)
+            await asyncio.sleep(interval_s)
+
+    task = asyncio.create_task(loop(), name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _create_demo_channel(services: Services, settings: Settings) -> None:
+    row, password = await services.channels.create(None, DEMO_CHANNEL)
+    host = settings.server.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a comparison, not a bind
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    body = (
+        f'{{"channel_id":"{row.id}","password":"{password}",'
+        '"title":"Hello from pushgod","body":"It works."}'
+    )
+    url = f"http://{host}:{settings.server.port}/message"
+    print(
+        "pushgod: created the demo channel (its password is shown only this once)\n"
+        f"  channel_id: {row.id}\n"
+        f"  password:   {password}\n"
+        "  send a message with:\n"
+        f"  curl -sS {url} -H 'Content-Type: application/json' -d {shlex.quote(body)}\n"
+        f"  then read it back:\n"
+        f"  curl -sS -u {row.id}:{password} "
+        f"http://{host}:{settings.server.port}/api/v1/channels/{row.id}/messages",
+        file=sys.stdout,
+        flush=True,
+    )

@@ -1,0 +1,23 @@
+"""The app factory: wires settings, services, middlewares and every area's routes."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from pushgod.config import Settings
+from pushgod.http import admin, channels, health, openapi, sender
+from pushgod.http.keys import SERVICES, SETTINGS
+from pushgod.http.middlewares import errors, stamp_response
+from pushgod.http.requests import MAX_BODY
+from pushgod.http.routing import add_routes
+from pushgod.service.services import Services
+
+
+def create_app(settings: Settings, services: Services) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[errors])
+    app[SETTINGS] = settings
+    app[SERVICES] = services
+    app.on_response_prepare.append(stamp_response)
+    routes = [*health.ROUTES, *sender.ROUTES, *channels.ROUTES, *admin.ROUTES]
+    add_routes(app, [*routes, openapi.route(routes)])
+    return app

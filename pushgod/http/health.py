@@ -1,0 +1,36 @@
+"""Liveness and readiness, and the index that says where the API is described."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from pushgod import __version__
+from pushgod.http.envelope import ok
+from pushgod.http.keys import SERVICES
+from pushgod.http.routing import Route
+from pushgod.model.errors import ErrorCode, PushgodError
+
+
+async def index(request: web.Request) -> web.Response:
+    return ok({"name": "pushgod", "version": __version__, "openapi": "/openapi.json"})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process answers: its loop is running."""
+    return ok({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """The database answers a query."""
+    try:
+        request.app[SERVICES].store.ping()
+    except Exception as error:
+        raise PushgodError(ErrorCode.SERVER_BUSY, f"the database is not ready: {error}") from None
+    return ok({"status": "ok"})
+
+
+ROUTES = [
+    Route("GET", "/", index, "index", "Name, version and where the API is described", "health"),
+    Route("GET", "/healthz", healthz, "healthz", "Liveness (no credentials needed)", "health"),
+    Route("GET", "/readyz", readyz, "readyz", "Readiness: the database answers", "health"),
+]

@@ -1,0 +1,59 @@
+"""The outermost middleware: request ids, and every error rendered as the envelope."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from aiohttp import web
+
+from pushgod.http.envelope import failure
+from pushgod.http.keys import REQUEST_ID
+from pushgod.http.routing import Handler
+from pushgod.model.errors import ErrorCode, PushgodError
+
+log = logging.getLogger(__name__)
+
+_FRAMEWORK_ERRORS = {
+    404: PushgodError(ErrorCode.ROUTE_NOT_FOUND, "no such route"),
+    405: PushgodError(ErrorCode.METHOD_NOT_ALLOWED, "this route does not take that method"),
+    413: PushgodError(ErrorCode.PAYLOAD_TOO_LARGE, "the request body is larger than 32 KiB"),
+}
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give each request an id; turn every failure into the envelope, never a bare 500."""
+    request[REQUEST_ID] = secrets.token_hex(16)
+    try:
+        return await handler(request)
+    except PushgodError as error:
+        return failure(error)
+    except web.HTTPException as error:
+        known = _FRAMEWORK_ERRORS.get(error.status)
+        if known is None:
+            known = PushgodError(ErrorCode.INVALID_QUERY, error.reason)
+        return failure(known)
+    except Exception:
+        log.exception(
+            "request %s %s failed (request id %s)",
+            request.method,
+            request.path,
+            request[REQUEST_ID],
+        )
+        return failure(
+            PushgodError(
+                ErrorCode.INTERNAL_ERROR,
+                f"internal error; quote request id {request[REQUEST_ID]} when reporting it",
+            )
+        )
+
+
+async def stamp_response(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: the request id and safe defaults on every response, streams too."""
+    request_id = request.get(REQUEST_ID)
+    if request_id is not None:
+        response.headers["x-request-id"] = request_id
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")

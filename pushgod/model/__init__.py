@@ -1,0 +1,1 @@
+"""Pure rules: ids, field validation and limits, Message/Event/Thing, merge-patch, errors."""

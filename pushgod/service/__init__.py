@@ -1,0 +1,1 @@
+"""Use cases (send, event and thing lifecycles, reads, administration), auth and the hub."""

@@ -1,0 +1,93 @@
+"""Sending and listing Messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pushgod.model.ids import new_hex_id
+from pushgod.model.messages import MessageIntent
+from pushgod.model.tokens import Scope
+from pushgod.service.auth import Credentials
+from pushgod.service.context import Context
+from pushgod.service.scoping import op_key, require_live_thing
+from pushgod.store import messages as message_rows
+from pushgod.store import ops
+from pushgod.store.writer import WriteTx
+
+MAX_PAGE = 500
+
+
+class Messages:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def send(self, credentials: Credentials, intent: MessageIntent) -> dict[str, Any]:
+        """Store a message; returns PushGo's reply data once the message is committed.
+
+        A repeated op_id returns the first reply and stores nothing.
+        """
+        await self._ctx.auth.channel_access(
+            intent.channel_id, credentials, frozenset({Scope.PUBLISH}), sender_route=True
+        )
+        now = self._ctx.clock()
+        op_id = intent.op_id or new_hex_id()
+        key = op_key("message", intent.thing_id or "-", op_id)
+
+        def write(tx: WriteTx) -> dict[str, Any]:
+            if intent.op_id and (prior := ops.recall(tx, intent.channel_id, key)):
+                return prior
+            if intent.thing_id:
+                require_live_thing(tx, intent.channel_id, intent.thing_id)
+            message = {
+                "message_id": new_hex_id(),
+                "channel_id": intent.channel_id,
+                "op_id": op_id,
+                "thing_id": intent.thing_id,
+                "title": intent.title,
+                "body": intent.body,
+                "severity": intent.severity.value,
+                "url": intent.url,
+                "images": list(intent.images),
+                "tags": list(intent.tags),
+                "metadata": intent.metadata,
+                "ciphertext": intent.ciphertext,
+                "occurred_at": intent.occurred_at if intent.occurred_at is not None else now,
+                "created_at": now,
+                "expires_at": intent.expires_at,
+            }
+            message_rows.insert(tx, message)
+            reply: dict[str, Any] = {
+                "channel_id": intent.channel_id,
+                "op_id": op_id,
+                "message_id": message["message_id"],
+            }
+            if intent.thing_id:
+                reply["thing_id"] = intent.thing_id
+            reply["accepted"] = True
+            if intent.op_id:
+                ops.remember(tx, intent.channel_id, key, reply, now)
+            return reply
+
+        return await self._ctx.store.write(write)
+
+    async def recent(
+        self,
+        credentials: Credentials,
+        channel_id: str,
+        *,
+        limit: int,
+        before_seq: int | None,
+        since_ms: int | None,
+    ) -> dict[str, Any]:
+        """Unexpired messages newest first; `next_before` pages to older ones."""
+        await self._ctx.auth.channel_access(channel_id, credentials, frozenset({Scope.SUBSCRIBE}))
+        items = message_rows.recent(
+            self._ctx.store.tables,
+            channel_id,
+            self._ctx.clock(),
+            limit=min(limit, MAX_PAGE),
+            before_seq=before_seq,
+            since_ms=since_ms,
+        )
+        more = len(items) == min(limit, MAX_PAGE)
+        return {"messages": items, "next_before": items[-1]["seq"] if items and more else None}

@@ -1,0 +1,47 @@
+"""All services over one store, opened and closed together."""
+
+from __future__ import annotations
+
+from pushgod.config import Settings
+from pushgod.service.auth import Authenticator
+from pushgod.service.channels import Channels
+from pushgod.service.cleanup import Cleanup
+from pushgod.service.context import Context, now_ms
+from pushgod.service.events import Events
+from pushgod.service.hub import Hub
+from pushgod.service.messages import Messages
+from pushgod.service.passwords import Passwords
+from pushgod.service.things import Things
+from pushgod.service.tokens import Tokens
+from pushgod.store.database import Store
+
+
+class Services:
+    """The service layer every adapter calls. Open it on the event loop that will use it."""
+
+    def __init__(self, settings: Settings) -> None:
+        security = settings.security
+        self.settings = settings
+        self.store = Store(settings.data_dir, synchronous=settings.storage.synchronous)
+        self.hub = Hub()
+        self.passwords = Passwords(
+            security.password_threads, security.failed_logins, security.failed_login_window
+        )
+        auth = Authenticator(self.store, self.passwords, now_ms, settings.server.gateway_token)
+        ctx = Context(settings, self.store, self.hub, auth, self.passwords)
+        self.auth = auth
+        self.channels = Channels(ctx)
+        self.tokens = Tokens(ctx)
+        self.messages = Messages(ctx)
+        self.events = Events(ctx)
+        self.things = Things(ctx)
+        self.cleanup = Cleanup(ctx)
+
+    def open(self) -> None:
+        """Migrate the database and start the writer; changes then flow to the hub."""
+        self.store.open(self.hub.publish)
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer and the password threads."""
+        self.store.close()
+        self.passwords.close()

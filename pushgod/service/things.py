@@ -1,0 +1,123 @@
+"""The Thing lifecycle (create, update, archive, delete) and reading state and history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pushgod.model.errors import ErrorCode, PushgodError
+from pushgod.model.ids import new_hex_id
+from pushgod.model.things import ThingAction, ThingIntent, ThingState, change_thing, create_thing
+from pushgod.model.tokens import Scope
+from pushgod.service.auth import Credentials
+from pushgod.service.context import Context
+from pushgod.service.scoping import op_key
+from pushgod.store import ops, retention
+from pushgod.store import things as thing_rows
+from pushgod.store.writer import WriteTx
+
+STATES = {
+    "active": (ThingState.ACTIVE,),
+    "archived": (ThingState.ARCHIVED,),
+    "deleted": (ThingState.DELETED,),
+    "all": (ThingState.ACTIVE, ThingState.ARCHIVED, ThingState.DELETED),
+}
+MAX_PAGE = 500
+_ACTION_WORD = {
+    ThingAction.CREATE: "created",
+    ThingAction.UPDATE: "updated",
+    ThingAction.ARCHIVE: "archived",
+    ThingAction.DELETE: "deleted",
+}
+WRITE_SCOPES = frozenset({Scope.PUBLISH, Scope.THINGS})
+
+
+class Things:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def apply(self, credentials: Credentials, intent: ThingIntent) -> dict[str, Any]:
+        """Create or change a thing; returns PushGo's reply data after the commit.
+
+        Unlike PushGo, an unknown thing_id is `thing_not_found` and a deleted thing
+        refuses further changes with `thing_deleted`.
+        """
+        await self._ctx.auth.channel_access(
+            intent.channel_id, credentials, WRITE_SCOPES, sender_route=True
+        )
+        now = self._ctx.clock()
+        op_id = intent.op_id or new_hex_id()
+        key = op_key("thing", intent.thing_id or "new", op_id)
+        keep = self._ctx.settings.retention.thing_history
+
+        def write(tx: WriteTx) -> dict[str, Any]:
+            if intent.op_id and (prior := ops.recall(tx, intent.channel_id, key)):
+                return prior
+            if intent.action is ThingAction.CREATE:
+                thing = create_thing(intent, new_hex_id(), now)
+            else:
+                assert intent.thing_id is not None
+                current = thing_rows.get(tx.tables, intent.channel_id, intent.thing_id)
+                if current is None:
+                    raise PushgodError(
+                        ErrorCode.THING_NOT_FOUND,
+                        f"thing {intent.thing_id} does not exist in this channel",
+                    )
+                thing = change_thing(current, intent, now)
+            thing_rows.save(tx, thing, _ACTION_WORD[intent.action], intent.changes())
+            retention.thing_history(tx, thing.channel_id, thing.thing_id, keep)
+            reply = {
+                "channel_id": intent.channel_id,
+                "op_id": op_id,
+                "thing_id": thing.thing_id,
+                "accepted": True,
+            }
+            if intent.op_id:
+                ops.remember(tx, intent.channel_id, key, reply, now)
+            return reply
+
+        return await self._ctx.store.write(write)
+
+    async def listing(
+        self, credentials: Credentials, channel_id: str, state: str, limit: int
+    ) -> dict[str, Any]:
+        await self._ctx.auth.channel_access(channel_id, credentials, frozenset({Scope.SUBSCRIBE}))
+        states = STATES.get(state)
+        if states is None:
+            raise PushgodError(
+                ErrorCode.INVALID_QUERY, "state must be active, archived, deleted or all"
+            )
+        rows = thing_rows.listing(
+            self._ctx.store.tables, channel_id, states, limit=min(limit, MAX_PAGE)
+        )
+        return {"things": rows}
+
+    async def get(self, credentials: Credentials, channel_id: str, thing_id: str) -> dict[str, Any]:
+        await self._ctx.auth.channel_access(channel_id, credentials, frozenset({Scope.SUBSCRIBE}))
+        return {"thing": self._existing(channel_id, thing_id).to_json()}
+
+    async def history(
+        self,
+        credentials: Credentials,
+        channel_id: str,
+        thing_id: str,
+        *,
+        limit: int,
+        before_seq: int | None,
+    ) -> dict[str, Any]:
+        """The thing's changes newest first; `next_before` pages to older ones."""
+        await self._ctx.auth.channel_access(channel_id, credentials, frozenset({Scope.SUBSCRIBE}))
+        self._existing(channel_id, thing_id)
+        size = min(limit, MAX_PAGE)
+        changes = thing_rows.history(
+            self._ctx.store.tables, channel_id, thing_id, limit=size, before_seq=before_seq
+        )
+        more = len(changes) == size
+        return {"changes": changes, "next_before": changes[-1]["seq"] if changes and more else None}
+
+    def _existing(self, channel_id: str, thing_id: str) -> Any:
+        thing = thing_rows.get(self._ctx.store.tables, channel_id, thing_id)
+        if thing is None:
+            raise PushgodError(
+                ErrorCode.THING_NOT_FOUND, f"thing {thing_id} does not exist in this channel"
+            )
+        return thing

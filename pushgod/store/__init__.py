@@ -1,0 +1,1 @@
+"""peewee on SQLite: the schema, migrations, the single writer (group commit), queries."""

@@ -1,0 +1,83 @@
+"""Opening the SQLite database: pragmas, numbered migrations, the writer thread."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from peewee import SqliteDatabase
+from playhouse.migrations import Runner
+
+from pushgod.model.changes import Change
+from pushgod.store.tables import Tables
+from pushgod.store.writer import Writer, WriteTx
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MIGRATIONS = Path(__file__).parent / "migrations"
+DATABASE_FILE = "pushgod.db"
+
+
+def connect(path: Path, synchronous: str) -> SqliteDatabase:
+    """A peewee database with the pragmas every connection gets (WAL, foreign keys, timeout).
+
+    Transactions start with `BEGIN IMMEDIATE` so the writer takes the write lock up
+    front instead of failing half-way when another process (the CLI) writes too.
+    """
+    return SqliteDatabase(
+        str(path),
+        pragmas={
+            "journal_mode": "wal",
+            "synchronous": synchronous,
+            "foreign_keys": 1,
+            "busy_timeout": 10_000,
+            "cache_size": -8_000,
+        },
+        lock_type="IMMEDIATE",
+    )
+
+
+def migrate(db: SqliteDatabase) -> list[str]:
+    """Apply pending numbered migrations; returns the names applied."""
+    applied: list[str] = Runner(db, directory=str(MIGRATIONS)).up()
+    return applied
+
+
+class Store:
+    """The database of one data directory: reads on the caller's thread, writes on the writer."""
+
+    def __init__(self, data_dir: Path, *, synchronous: str = "full") -> None:
+        self.path = data_dir / DATABASE_FILE
+        self.db = connect(self.path, synchronous)
+        self.tables = Tables(self.db)
+        self._writer: Writer | None = None
+
+    def open(self, on_commit: Callable[[list[Change]], None]) -> None:
+        """Create the directory, migrate, and start the writer on the running loop."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        applied = migrate(self.db)
+        if applied:
+            log.info("applied migrations %s to %s", ", ".join(applied), self.path)
+        self._writer = Writer(self.db, self.tables, asyncio.get_running_loop(), on_commit)
+        self._writer.start()
+
+    async def write(self, fn: Callable[[WriteTx], T]) -> T:
+        """Run `fn` in the next group commit and return its result after the commit."""
+        if self._writer is None:
+            raise RuntimeError("the store is not open")
+        return await self._writer.submit(fn)
+
+    def ping(self) -> None:
+        """Raise unless the database answers a query."""
+        self.tables.db.execute_sql("SELECT 1").fetchone()
+
+    def close(self) -> None:
+        """Finish queued writes, then close this thread's read connection."""
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer = None
+        self.db.close()

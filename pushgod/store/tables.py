@@ -1,0 +1,56 @@
+"""The tables as peewee `Table` objects, bound to one database per store (no global models)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peewee import SqliteDatabase, Table
+
+
+class Tables:
+    """Every table of the schema, bound to `db`; each thread gets its own connection.
+
+    Columns are attributes created at run time (`tables.messages.seq`), which no type
+    checker can see, hence `Any`.
+    """
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self.db: Any = db
+        self.channels: Any = Table(
+            "channels",
+            (
+                "id",
+                "name",
+                "password_hash",
+                "retention_count",
+                "retention_age_ms",
+                "created_at",
+                "updated_at",
+            ),
+        ).bind(db)
+        self.tokens: Any = Table(
+            "tokens",
+            (
+                "id",
+                "hash",
+                "channel_id",
+                "scopes",
+                "label",
+                "created_at",
+                "expires_at",
+                "last_used_at",
+            ),
+        ).bind(db)
+        self.changes: Any = Table(
+            "changes", ("seq", "channel_id", "kind", "entity_id", "action", "at", "data")
+        ).bind(db)
+        self.messages: Any = Table(
+            "messages", ("seq", "id", "channel_id", "created_at", "expires_at", "data")
+        ).bind(db)
+        self.events: Any = Table(
+            "events", ("channel_id", "id", "state", "updated_at", "data")
+        ).bind(db)
+        self.things: Any = Table(
+            "things", ("channel_id", "id", "state", "updated_at", "data")
+        ).bind(db)
+        self.ops: Any = Table("ops", ("channel_id", "key", "created_at", "result")).bind(db)

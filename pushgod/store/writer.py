@@ -1,0 +1,175 @@
+"""The single writer thread: queued writes committed together (group commit).
+
+Every write of pushgod is a callable run on this thread inside one `BEGIN IMMEDIATE`
+transaction shared with whatever else was queued at the same moment. Each callable runs
+in its own savepoint, so one failing write rolls back alone. Callers' futures resolve
+only after the COMMIT returned, and the changes the batch emitted are handed to
+`on_commit` on the event loop afterwards, in sequence order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from peewee import SqliteDatabase
+
+from pushgod.model.changes import Change, ChangeKind
+from pushgod.model.errors import PushgodError
+from pushgod.store.tables import Tables
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_BATCH = 512
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class WriteTx:
+    """What a write callable gets: the tables and a way to append to the change feed."""
+
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
+        self.changes: list[Change] = []
+
+    def emit(
+        self,
+        channel_id: str,
+        kind: ChangeKind,
+        entity_id: str,
+        action: str,
+        at: int,
+        data: dict[str, Any],
+        *,
+        store_data: bool = True,
+    ) -> Change:
+        """Append a change row and return it with its sequence number.
+
+        `store_data=False` keeps the payload out of the row when the entity's own row
+        already holds it (messages), so a message is not stored twice.
+        """
+        seq = self.tables.changes.insert(
+            channel_id=channel_id,
+            kind=kind.value,
+            entity_id=entity_id,
+            action=action,
+            at=at,
+            data=dumps(data) if store_data else None,
+        ).execute()
+        change = Change(seq, channel_id, kind, entity_id, action, at, data)
+        self.changes.append(change)
+        return change
+
+
+@dataclass(slots=True)
+class _Job(Generic[T]):
+    fn: Callable[[WriteTx], T]
+    future: asyncio.Future[T]
+    result: Any = None
+    error: BaseException | None = None
+    changes: list[Change] = field(default_factory=list)
+
+
+_SHUTDOWN = object()
+
+
+class Writer:
+    def __init__(
+        self,
+        db: SqliteDatabase,
+        tables: Tables,
+        loop: asyncio.AbstractEventLoop,
+        on_commit: Callable[[list[Change]], None],
+    ) -> None:
+        self._db = db
+        self._tables = tables
+        self._loop = loop
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="pushgod.store.writer", daemon=True)
+        self.batches = 0
+        self.writes = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    async def submit(self, fn: Callable[[WriteTx], T]) -> T:
+        """Run `fn` on the writer thread; return its result once it is committed."""
+        if not self._thread.is_alive():
+            raise RuntimeError("the store is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Job(fn, future))
+        return await future
+
+    def stop(self) -> None:
+        """Commit everything queued so far, then close the write connection."""
+        if self._thread.is_alive():
+            self._queue.put(_SHUTDOWN)
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _SHUTDOWN:
+                    return
+                batch = [item]
+                stopping = False
+                while len(batch) < MAX_BATCH:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _SHUTDOWN:
+                        stopping = True
+                        break
+                    batch.append(item)
+                self._commit(batch)
+                if stopping:
+                    return
+        finally:
+            self._db.close()
+
+    def _commit(self, batch: list[_Job[Any]]) -> None:
+        try:
+            with self._db.atomic():
+                for job in batch:
+                    tx = WriteTx(self._tables)
+                    try:
+                        with self._db.atomic():  # a savepoint: this job alone rolls back
+                            job.result = job.fn(tx)
+                        job.changes = tx.changes
+                    except PushgodError as error:
+                        job.error = error
+                    except Exception as error:
+                        log.exception("a write failed")
+                        job.error = error
+        except Exception as error:
+            log.exception("commit of %d writes failed", len(batch))
+            for job in batch:
+                job.error, job.changes = error, []
+        self.batches += 1
+        self.writes += len(batch)
+        committed = [change for job in batch if job.error is None for change in job.changes]
+        for job in batch:
+            job.future.get_loop().call_soon_threadsafe(_resolve, job)
+        if committed:
+            self._loop.call_soon_threadsafe(self._on_commit, committed)
+
+
+def _resolve(job: _Job[Any]) -> None:
+    if job.future.done():  # the caller went away; the write stands regardless
+        return
+    if job.error is not None:
+        job.future.set_exception(job.error)
+    else:
+        job.future.set_result(job.result)

@@ -1,0 +1,45 @@
+"""Fixtures shared by every test: settings on a temp dir, opened services, the real app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from pushgod.config import Settings, load_settings
+from pushgod.http.app import create_app
+from pushgod.service.services import Services
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Defaults with the data directory in the test's temp dir; no outside environment."""
+    return load_settings(environ={"PUSHGOD_STORAGE_DATA_DIR": str(tmp_path / "data")})
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    opened = Services(settings)
+    opened.open()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+async def client(
+    services: Services,
+    settings: Settings,
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+) -> TestClient[Any, Any]:
+    """The real app over real HTTP on 127.0.0.1, backed by a real SQLite file."""
+    return await aiohttp_client(create_app(settings, services))
+
+
+@pytest.fixture
+async def channel(services: Services) -> tuple[str, str]:
+    """A fresh channel: (channel_id, password)."""
+    row, password = await services.channels.create(None, "test channel")
+    return row.id, password
