@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import textwrap
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -34,7 +35,7 @@ class Key:
     aliases: tuple[str, ...] = ()
     secret: bool = False
     choices: tuple[str, ...] = ()
-    minimum: int | None = None
+    minimum: int | None = None  # for a duration: in milliseconds
     maximum: int | None = None
 
 
@@ -96,18 +97,25 @@ class RetentionSettings:
         "set its own.",
         "int",
         minimum=1,
+        maximum=1_000_000_000,
     )
     message_age: int = setting(
         30 * 86_400_000,
         "How long messages are kept; a channel may set its own.",
         "duration",
+        minimum=1000,
     )
-    thing_history: int = setting(100, "Changes kept in each Thing's history.", "int", minimum=1)
+    thing_history: int = setting(
+        100, "Changes kept in each Thing's history.", "int", minimum=1, maximum=1_000_000
+    )
     closed_event_age: int = setting(
-        90 * 86_400_000, "How long a closed Event and its updates are kept.", "duration"
+        90 * 86_400_000,
+        "How long a closed Event and its updates are kept.",
+        "duration",
+        minimum=1000,
     )
     cleanup_interval: int = setting(
-        10 * 60_000, "How often expired and surplus data is deleted.", "duration"
+        10 * 60_000, "How often expired and surplus data is deleted.", "duration", minimum=1000
     )
 
 
@@ -128,7 +136,7 @@ class SecuritySettings:
         minimum=1,
     )
     failed_login_window: int = setting(
-        10 * 60_000, "The window in which failed logins are counted.", "duration"
+        10 * 60_000, "The window in which failed logins are counted.", "duration", minimum=1000
     )
 
 
@@ -205,12 +213,12 @@ def _parse(value: object, key: Key) -> Any:
             return False
         raise ValueError(f"expected true or false, got {value!r}")
     if key.kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ValueError(f"expected an integer, got {value!r}")
-        try:
+        if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
             number = int(value)
-        except ValueError:
-            raise ValueError(f"expected an integer, got {value!r}") from None
+        elif isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            raise ValueError(f"expected an integer, got {value!r}")
         if key.minimum is not None and number < key.minimum:
             raise ValueError(f"must be at least {key.minimum}, got {number}")
         if key.maximum is not None and number > key.maximum:
@@ -218,13 +226,19 @@ def _parse(value: object, key: Key) -> Any:
         return number
     if key.kind == "duration":
         if isinstance(value, int) and not isinstance(value, bool):
-            return value * 1000
-        if not isinstance(value, str):
+            if value < 0:
+                raise ValueError(f"must not be negative, got {value}")
+            millis = value * 1000
+        elif isinstance(value, str):
+            try:
+                millis = parse_duration_ms(value, "the value")
+            except PushgodError as error:
+                raise ValueError(error.message) from None
+        else:
             raise ValueError(f"expected a duration like 30s, 10m or 30d, got {value!r}")
-        try:
-            return parse_duration_ms(value, "the value")
-        except PushgodError as error:
-            raise ValueError(error.message) from None
+        if key.minimum is not None and millis < key.minimum:
+            raise ValueError(f"must be at least {format_duration(key.minimum)}, got {value!r}")
+        return millis
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {value!r}")
     if key.kind == "choice" and value not in key.choices:

@@ -30,7 +30,25 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    Route("GET", "/", index, "index", "Name, version and where the API is described", "health"),
-    Route("GET", "/healthz", healthz, "healthz", "Liveness (no credentials needed)", "health"),
-    Route("GET", "/readyz", readyz, "readyz", "Readiness: the database answers", "health"),
+    Route(
+        "GET",
+        "/",
+        index,
+        "index",
+        "Name, version and where the API is described",
+        "health",
+        head=True,
+    ),
+    Route(
+        "GET",
+        "/healthz",
+        healthz,
+        "healthz",
+        "Liveness (no credentials needed)",
+        "health",
+        head=True,
+    ),
+    Route(
+        "GET", "/readyz", readyz, "readyz", "Readiness: the database answers", "health", head=True
+    ),
 ]

@@ -34,6 +34,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if known is None:
             known = PushgodError(ErrorCode.INVALID_QUERY, error.reason)
         return failure(known)
+    except ConnectionResetError:  # the client left mid-request: nothing to answer, no bug
+        log.debug("client went away during %s %s", request.method, request.path)
+        raise
     except Exception:
         log.exception(
             "request %s %s failed (request id %s)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from typing import Any
 
 from aiohttp import web
@@ -31,17 +32,30 @@ def _no_constants(name: str) -> Any:
     raise PushgodError(ErrorCode.INVALID_JSON_SYNTAX, f"{name} is not valid JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: valid JSON syntax, but no number we can store
+        raise PushgodError(ErrorCode.INVALID_JSON_SYNTAX, f"the number {text} is out of range")
+    return value
+
+
+def strict_json(raw: str | bytes, what: str = "the body") -> object:
+    """Parsed JSON without duplicate keys, NaN or infinities; `invalid_json_syntax` otherwise."""
+    try:
+        return json.loads(
+            raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constants, parse_float=_finite
+        )
+    except (ValueError, RecursionError):
+        raise PushgodError(ErrorCode.INVALID_JSON_SYNTAX, f"{what} is not valid JSON") from None
+
+
 async def json_body(request: web.Request) -> object:
     """The parsed JSON body; refuses other content types, bad syntax and duplicate keys."""
     if request.content_type != "application/json":
         raise PushgodError(
             ErrorCode.MISSING_JSON_CONTENT_TYPE, "send the body as Content-Type: application/json"
         )
-    raw = await request.read()
-    try:
-        return json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
-    except (ValueError, RecursionError):
-        raise PushgodError(ErrorCode.INVALID_JSON_SYNTAX, "the body is not valid JSON") from None
+    return strict_json(await request.read())
 
 
 def _authorization(request: web.Request) -> tuple[str, str] | None:
@@ -91,11 +105,16 @@ def path_channel_id(request: web.Request) -> str:
     return parse_channel_id(request.match_info["channel_id"])
 
 
+def _is_digits(text: str) -> bool:
+    """Only 0-9: str.isdigit() also passes "²", which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     text = request.query.get(name)
     if text is None:
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not _is_digits(text) or not low <= int(text) <= high:
         raise PushgodError(
             ErrorCode.INVALID_QUERY, f"{name} must be an integer from {low} to {high}"
         )
@@ -106,7 +125,7 @@ def optional_int_param(request: web.Request, name: str) -> int | None:
     text = request.query.get(name)
     if text is None:
         return None
-    if not text.isdigit() or len(text) > 18:
+    if not _is_digits(text) or len(text) > 18:
         raise PushgodError(ErrorCode.INVALID_QUERY, f"{name} must be a positive integer")
     return int(text)
 
@@ -117,7 +136,7 @@ def since_param(request: web.Request, now_ms: int) -> int | None:
     if text is None or text in ("", "all"):
         return None
     try:
-        if text.isdigit():
+        if _is_digits(text):
             return parse_timestamp(text, "since")
         return now_ms - parse_duration_ms(text, "since")
     except PushgodError as error:

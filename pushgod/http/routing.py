@@ -34,8 +34,11 @@ class Route:
     body: Schema | None = None
     required: Sequence[str] = ()
     params: Sequence[Param] = ()
+    head: bool = False  # also answer HEAD (health checks); never for a GET that writes
 
 
 def add_routes(app: web.Application, routes: Sequence[Route]) -> None:
     for route in routes:
         app.router.add_route(route.method, route.path, route.handler, name=route.name)
+        if route.head:
+            app.router.add_route("HEAD", route.path, route.handler, name=f"{route.name}-head")

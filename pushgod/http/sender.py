@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from typing import Any
 
@@ -10,8 +9,8 @@ from aiohttp import web
 
 from pushgod.http.envelope import ok
 from pushgod.http.keys import SERVICES
-from pushgod.http.requests import json_body, sender_credentials
-from pushgod.http.routing import Route
+from pushgod.http.requests import json_body, sender_credentials, strict_json
+from pushgod.http.routing import Param, Route
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.events import EVENT_SCHEMAS, EventAction, parse_event
 from pushgod.model.fields import Kind
@@ -52,11 +51,9 @@ def _query_message(request: web.Request) -> dict[str, Any]:
             value = [item for item in value.split(",") if item.strip()]
         elif field.kind is Kind.OBJECT:
             try:
-                value = json.loads(value)
-            except ValueError:
-                raise PushgodError(
-                    ErrorCode.INVALID_QUERY, f"{name} must be a JSON object"
-                ) from None
+                value = strict_json(value, name)
+            except PushgodError as error:
+                raise PushgodError(ErrorCode.INVALID_QUERY, error.message) from None
             if not isinstance(value, dict):
                 raise PushgodError(ErrorCode.INVALID_QUERY, f"{name} must be a JSON object")
         body[name] = value
@@ -74,6 +71,20 @@ async def thing_route(action: ThingAction, request: web.Request) -> web.Response
     credentials = sender_credentials(request, auth.password)
     return ok(await request.app[SERVICES].things.apply(credentials, intent))
 
+
+_QUERY_NOTES = {
+    Kind.STRINGS: " Comma-separated.",
+    Kind.OBJECT: " A JSON object, as text.",
+}
+_MESSAGE_QUERY = tuple(
+    Param(
+        name,
+        field.description + _QUERY_NOTES.get(field.kind, ""),
+        {"type": "string"},
+        required=name in ("channel_id", "title"),
+    )
+    for name, field in MESSAGE_SCHEMA.items()
+)
 
 _EVENT_REQUIRED = {
     EventAction.CREATE: ("channel_id", "title", "status", "message", "severity", "event_time"),
@@ -113,6 +124,7 @@ ROUTES = [
         "metadata as a JSON string)",
         "send",
         SENDER_AUTH,
+        params=_MESSAGE_QUERY,
     ),
     *(
         Route(

@@ -66,8 +66,31 @@ def check_shape(data: object, schema: Schema) -> dict[str, Any]:
             raise PushgodError(
                 ErrorCode.INVALID_JSON_DATA, f"{name} must be {_KIND_WORDS[field.kind]}"
             )
+        if not _is_unicode(value):
+            raise PushgodError(
+                ErrorCode.INVALID_JSON_DATA, f"{name} holds text that is not valid Unicode"
+            )
         result[name] = value
     return result
+
+
+def _is_unicode(value: object) -> bool:
+    """False when a string in `value` has a lone surrogate: JSON allows one (`"\\ud800"`),
+    UTF-8 (hence SQLite and every length check in bytes) does not. Iterative: any depth."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            pending += item
+            pending += item.values()
+        elif isinstance(item, list):
+            pending += item
+    return True
 
 
 _KIND_WORDS = {

@@ -31,7 +31,9 @@ def parse_channel_id(text: str) -> str:
     Lower case, `O` for 0, `I`/`L` for 1, dashes and whitespace are tolerated; the
     result is upper case. Raises `invalid_channel_id` otherwise.
     """
-    cleaned = "".join(ch for ch in text.upper() if ch != "-" and not ch.isspace())
+    kept = "".join(ch for ch in text if ch != "-" and not ch.isspace())
+    # Only ASCII: str.upper() maps some other letters to ASCII (U+0131 to "I", U+FB00 to "FF").
+    cleaned = kept.upper() if kept.isascii() else ""
     if len(cleaned) != CHANNEL_ID_LENGTH or any(ch not in _DECODE for ch in cleaned):
         raise PushgodError(
             ErrorCode.INVALID_CHANNEL_ID,

@@ -59,7 +59,7 @@ class ChannelAuth:
     """The credentials a PushGo request carries in its body."""
 
     channel_id: str
-    password: str | None
+    password: str | None = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ DAY_MS = 24 * HOUR_MS
 # PushGo's rule: a value below 1e12 is seconds, anything else milliseconds.
 _SECONDS_BELOW = 10**12
 _MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
-_INTEGER = re.compile(r"-?\d{1,16}")
-_DURATION = re.compile(r"(\d{1,9})(ms|s|m|h|d|w)?")
+_INTEGER = re.compile(r"-?[0-9]{1,16}")  # not \d: that matches any script's digits
+_DURATION = re.compile(r"([0-9]{1,9})(ms|s|m|h|d|w)?")
 _UNIT_MS = {"ms": 1, "s": SECOND_MS, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS, "w": 7 * DAY_MS}
 
 

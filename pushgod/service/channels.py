@@ -121,8 +121,14 @@ class Channels:
         }
 
 
+MAX_RETENTION_COUNT = 1_000_000_000
+"""Far beyond what one box keeps; larger numbers do not fit an SQLite integer."""
+
+
 def _check_retention(count: int | None, age_ms: int | None) -> None:
-    if count is not None and count < 1:
-        raise PushgodError(ErrorCode.INVALID_FIELD, "retention_count must be at least 1")
+    if count is not None and not 1 <= count <= MAX_RETENTION_COUNT:
+        raise PushgodError(
+            ErrorCode.INVALID_FIELD, f"retention_count must be from 1 to {MAX_RETENTION_COUNT}"
+        )
     if age_ms is not None and age_ms < 1000:
         raise PushgodError(ErrorCode.INVALID_FIELD, "retention_age must be at least 1s")

@@ -42,7 +42,7 @@ class Passwords:
         self._slots = asyncio.Semaphore(threads * QUEUE_PER_THREAD)
         self._secret = secrets.token_bytes(32)
         self._verified: OrderedDict[bytes, str] = OrderedDict()
-        self._pending: dict[bytes, asyncio.Future[bool]] = {}
+        self._pending: dict[tuple[bytes, str], asyncio.Future[bool]] = {}
         self._failures: dict[tuple[str, str], deque[float]] = {}
         self._failed_limit = failed_limit
         self._window_s = window_ms / 1000
@@ -60,11 +60,14 @@ class Passwords:
         if self._verified.get(key) == stored_hash:
             self._verified.move_to_end(key)
             return
-        pending = self._pending.get(key)
+        # Join a check already running, but only one against this same hash: one that
+        # began before a password change would let the old password in afterwards.
+        check = (key, stored_hash)
+        pending = self._pending.get(check)
         if pending is None:
             pending = asyncio.ensure_future(self._run(_verify, stored_hash, password))
-            self._pending[key] = pending
-            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+            self._pending[check] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(check, None))
         if await asyncio.shield(pending):
             self._verified[key] = stored_hash
             if len(self._verified) > CACHE_ENTRIES:

@@ -6,11 +6,14 @@ import secrets
 
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.ids import parse_channel_id
-from pushgod.model.tokens import Scope, generate_token, token_hash
+from pushgod.model.times import MINUTE_MS
+from pushgod.model.tokens import CHANNEL_SCOPES, Scope, generate_token, token_hash
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
 from pushgod.store import tokens as token_rows
 from pushgod.store.tokens import TokenRow
+
+MIN_LIFETIME_MS = MINUTE_MS
 
 
 class Tokens:
@@ -31,9 +34,15 @@ class Tokens:
         if channel_id is not None:
             channel_id = parse_channel_id(channel_id)
             self._ctx.auth.channel(channel_id)
+            if not scopes or not scopes <= CHANNEL_SCOPES:
+                raise PushgodError(
+                    ErrorCode.INVALID_SCOPE, "a channel token needs publish, subscribe or things"
+                )
             scope_text = ",".join(sorted(scopes))
         else:
             scope_text = Scope.ADMIN.value
+        if expires_in_ms is not None and expires_in_ms < MIN_LIFETIME_MS:
+            raise PushgodError(ErrorCode.INVALID_DURATION, "a token must live at least 1 minute")
         if label is not None and len(label) > 128:
             raise PushgodError(ErrorCode.INVALID_FIELD, "label must be at most 128 characters")
         now = self._ctx.clock()

@@ -2,9 +2,9 @@
 
 Every write of pushgod is a callable run on this thread inside one `BEGIN IMMEDIATE`
 transaction shared with whatever else was queued at the same moment. Each callable runs
-in its own savepoint, so one failing write rolls back alone. Callers' futures resolve
-only after the COMMIT returned, and the changes the batch emitted are handed to
-`on_commit` on the event loop afterwards, in sequence order.
+in its own savepoint, so one failing write rolls back alone. After the COMMIT returned,
+the batch's changes are handed to `on_commit` on the event loop, in sequence order, and
+only then are the callers' futures resolved.
 """
 
 from __future__ import annotations
@@ -159,11 +159,22 @@ class Writer:
                 job.error, job.changes = error, []
         self.batches += 1
         self.writes += len(batch)
+        self._loop.call_soon_threadsafe(self._finish, batch)
+
+    def _finish(self, batch: list[_Job[Any]]) -> None:
+        """On the loop: publish the batch's changes, then wake its callers.
+
+        Publishing first means that when a write returns to its caller, every
+        subscriber has already been handed its change.
+        """
         committed = [change for job in batch if job.error is None for change in job.changes]
-        for job in batch:
-            job.future.get_loop().call_soon_threadsafe(_resolve, job)
         if committed:
-            self._loop.call_soon_threadsafe(self._on_commit, committed)
+            self._on_commit(committed)
+        for job in batch:
+            if job.future.get_loop() is self._loop:
+                _resolve(job)
+            else:  # a caller on another loop (tests): wake it on its own loop
+                job.future.get_loop().call_soon_threadsafe(_resolve, job)
 
 
 def _resolve(job: _Job[Any]) -> None:
