@@ -50,7 +50,13 @@ class ServerSettings:
         "Address to listen on. Use 0.0.0.0 (or ::) to serve the LAN.",
         "str",
     )
-    port: int = setting(8750, "TCP port to listen on.", "int", minimum=1, maximum=65535)
+    port: int = setting(
+        8750,
+        "TCP port to listen on; 0 picks a free one (reported in the log and to systemd).",
+        "int",
+        minimum=0,
+        maximum=65535,
+    )
     public_base_url: str = setting(
         "",
         "The URL clients reach pushgod at (https://push.example.net). Used in links and, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shlex
 import signal
 import sys
@@ -24,6 +25,12 @@ DEMO_CHANNEL = "demo"
 
 async def serve(settings: Settings, *, demo: bool = False) -> int:
     """Serve until SIGTERM or SIGINT; returns the exit status."""
+    # Catch the signals before anything else: a SIGTERM the instant after READY=1 (or
+    # during start-up) must stop the daemon cleanly, not kill it with status -15 / 130.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     services = Services(settings)
     services.open()
     try:
@@ -38,14 +45,15 @@ async def serve(settings: Settings, *, demo: bool = False) -> int:
         await runner.setup()
         try:
             site = web.TCPSite(runner, settings.server.host, settings.server.port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as error:  # in use, no such address, a port below 1024
+                reason = os.strerror(error.errno) if error.errno else str(error)
+                log.error("cannot listen on %s: %s", site.name, reason)
+                return 1
             address = _bound_address(site)
             log.info("listening on %s (data in %s)", address, services.store.path)
             notify(f"READY=1\nSTATUS=listening on {address}")
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(signum, stop.set)
             async with _periodic(
                 "pushgod.cleanup",
                 settings.retention.cleanup_interval / 1000,

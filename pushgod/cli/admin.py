@@ -97,7 +97,7 @@ def channel_rename(args: argparse.Namespace, settings: Settings) -> int:
 def channel_passwd(args: argparse.Namespace, settings: Settings) -> int:
     from pushgod.model.channels import generate_password
 
-    password = args.password or generate_password()
+    password = generate_password() if args.password is None else args.password
 
     async def work(services: Services) -> dict[str, Any]:
         row = await services.channels.update(LOCAL_OPERATOR, args.channel_id, password=password)
@@ -136,7 +136,7 @@ def channel_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def token_create(args: argparse.Namespace, settings: Settings) -> int:
-    if args.admin == bool(args.channel) or (args.channel and not args.scope):
+    if args.admin == bool(args.channel) or bool(args.channel) != bool(args.scope):
         raise PushgodError(
             ErrorCode.INVALID_SCOPE, "give --channel ID --scope S[,S] or --admin, not both"
         )

@@ -201,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         result: int = args.func(args, settings)
     except PushgodError as error:
         return fail(error.message, error.code.value)
+    except OSError as error:  # e.g. a data directory that cannot be created or opened
+        return fail(str(error))
     except KeyboardInterrupt:
         return 130
     return result

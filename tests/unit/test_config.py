@@ -252,7 +252,7 @@ ENV_ERRORS = [
     ("PUSHGOD_SERVER_PORT", "eighty", "server.port", "expected an integer"),
     ("PUSHGOD_SERVER_PORT", "", "server.port", "expected an integer"),
     ("PUSHGOD_SERVER_PORT", "8750.0", "server.port", "expected an integer"),
-    ("PUSHGOD_SERVER_PORT", "0", "server.port", "at least 1"),
+    ("PUSHGOD_SERVER_PORT", "-1", "server.port", "at least 0"),
     ("PUSHGOD_SERVER_PORT", "65536", "server.port", "at most 65535"),
     ("PUSHGOD_SECURITY_PASSWORD_THREADS", "17", "security.password_threads", "at most 16"),
     (
@@ -318,7 +318,7 @@ def test_invalid_file_values(
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [(("server", "port"), "x"), (("server", "port"), 0), (("log", "level"), "loud")],
+    [(("server", "port"), "x"), (("server", "port"), -1), (("log", "level"), "loud")],
 )
 def test_invalid_command_line_values(key: tuple[str, str], value: object) -> None:
     with invalid(".".join(key), "the command line"):
@@ -326,7 +326,7 @@ def test_invalid_command_line_values(key: tuple[str, str], value: object) -> Non
 
 
 def test_a_bad_lower_layer_is_reported_even_when_a_higher_one_is_good(tmp_path: Path) -> None:
-    path = write(tmp_path, "[server]\nport = 0\n")
+    path = write(tmp_path, "[server]\nport = 70000\n")
     with invalid("server.port", path):
         load_settings(path, environ={"PUSHGOD_SERVER_PORT": "8080"})
 

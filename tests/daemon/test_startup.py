@@ -1,0 +1,73 @@
+"""Start-up: readiness says where the daemon listens, and a taken port is one clear line."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from .harness import Daemon, DaemonFactory
+
+
+def test_ready_names_the_listening_address(daemon: Daemon) -> None:
+    ready = [message for message in daemon.notifications if "READY=1" in message.split("\n")]
+    assert ready == [f"READY=1\nSTATUS=listening on {daemon.url}"]
+
+
+def test_port_in_use_exits_1_with_one_error_line(daemon_factory: DaemonFactory) -> None:
+    """Regression: a taken port ended the daemon with an OSError traceback.
+
+    The bind failure propagated out of `serve()`; an operator running `make run` twice
+    had to dig the cause out of a stack trace. Now it is one logged line naming the
+    address, exit status 1, and no READY=1.
+    """
+    daemon = daemon_factory()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        daemon.spawn(port=port)
+        assert daemon.wait_exit() == 1
+    stderr = daemon.stderr()
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, stderr
+    assert f"cannot listen on http://127.0.0.1:{port}: Address already in use" in errors[0]
+    assert not any("READY=1" in message for message in daemon.notifications)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("PUSHGOD_LOG_LEVEL", "loud", "log.level"),
+        ("PUSHGOD_SERVER_SHUTDOWN_TIMEOUT", "soon", "server.shutdown_timeout"),
+    ],
+)
+def test_invalid_setting_exits_2_with_one_line_naming_it(
+    daemon_factory: DaemonFactory, variable: str, value: str, named: str
+) -> None:
+    daemon = daemon_factory()
+    daemon.spawn(environ={variable: value})
+    assert daemon.wait_exit() == 2
+    assert daemon.stdout() == ""
+    lines = daemon.stderr().splitlines()
+    assert len(lines) == 1, daemon.stderr()
+    assert named in lines[0]
+    assert variable in lines[0]
+    assert not daemon.data_dir.exists(), "the data directory was touched"
+
+
+def test_unusable_data_dir_exits_1_with_one_line(daemon_factory: DaemonFactory) -> None:
+    """Regression: a data directory that cannot be created ended in an OSError traceback.
+
+    The likeliest mistake in a unit file or config (a wrong path, a file where the
+    directory should be) now reads as one line naming the path, with exit status 1.
+    """
+    daemon = daemon_factory()
+    daemon.data_dir.write_text("not a directory")
+    daemon.spawn()
+    assert daemon.wait_exit() == 1
+    lines = daemon.stderr().splitlines()
+    assert len(lines) == 1, daemon.stderr()
+    assert lines[0].startswith("pushgod: ")
+    assert str(daemon.data_dir) in lines[0]
