@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 
 from aiohttp import web
 
@@ -11,6 +10,7 @@ from pushgod.http.envelope import failure
 from pushgod.http.keys import REQUEST_ID
 from pushgod.http.routing import Handler
 from pushgod.model.errors import ErrorCode, PushgodError
+from pushgod.model.ids import new_hex_id
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ _FRAMEWORK_ERRORS = {
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give each request an id; turn every failure into the envelope, never a bare 500."""
-    request[REQUEST_ID] = secrets.token_hex(16)
+    request[REQUEST_ID] = new_hex_id()
     try:
         return await handler(request)
     except PushgodError as error:

@@ -28,9 +28,15 @@ class ChannelRow:
         return data
 
 
+_GET = (
+    "SELECT id, name, password_hash, retention_count, retention_age_ms, created_at, updated_at"
+    " FROM channels WHERE id = ?"
+)
+
+
 def get(tables: Tables, channel_id: str) -> ChannelRow | None:
-    row = tables.channels.select().where(tables.channels.id == channel_id).first()
-    return ChannelRow(**row) if row else None
+    row = tables.db.execute_sql(_GET, (channel_id,)).fetchone()
+    return ChannelRow(*row) if row else None
 
 
 def list_all(tables: Tables) -> list[ChannelRow]:

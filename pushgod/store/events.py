@@ -14,25 +14,20 @@ from pushgod.store.writer import WriteTx, dumps
 
 
 def get(tables: Tables, channel_id: str, event_id: str) -> Event | None:
-    table = tables.events
-    row = (
-        table.select(table.data)
-        .where((table.channel_id == channel_id) & (table.id == event_id))
-        .first()
-    )
-    return Event.from_json(json.loads(row["data"])) if row else None
+    row = tables.db.execute_sql(
+        "SELECT data FROM events WHERE channel_id = ? AND id = ?", (channel_id, event_id)
+    ).fetchone()
+    return Event.from_json(json.loads(row[0])) if row else None
 
 
 def save(tx: WriteTx, event: Event, action: str, update: dict[str, Any]) -> Change:
     """Insert or replace the event's state and emit the change with the update it applied."""
     state = event.to_json()
-    tx.tables.events.insert(
-        channel_id=event.channel_id,
-        id=event.event_id,
-        state=event.state.value,
-        updated_at=event.updated_at,
-        data=dumps(state),
-    ).on_conflict_replace().execute()
+    tx.tables.db.execute_sql(
+        "INSERT OR REPLACE INTO events (channel_id, id, state, updated_at, data)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (event.channel_id, event.event_id, event.state.value, event.updated_at, dumps(state)),
+    )
     return tx.emit(
         event.channel_id,
         ChangeKind.EVENT,
@@ -61,21 +56,17 @@ def listing(
     return [json.loads(row["data"]) for row in query]
 
 
+# `kind <> 'message'` is the condition of the partial index changes_by_entity (0001).
+UPDATES = (
+    "SELECT seq, at, data FROM changes WHERE channel_id = ? AND kind = 'event'"
+    " AND kind <> 'message' AND entity_id = ? ORDER BY seq"
+)
+
+
 def updates(tables: Tables, channel_id: str, event_id: str) -> list[dict[str, Any]]:
     """The event's updates in order, each with its sequence number and time."""
-    table = tables.changes
-    query = (
-        table.select(table.seq, table.action, table.at, table.data)
-        .where(
-            (table.channel_id == channel_id)
-            & (table.kind == ChangeKind.EVENT.value)
-            & (table.entity_id == event_id)
-        )
-        .order_by(table.seq)
-    )
-    return [
-        {"seq": row["seq"], "at": row["at"], **json.loads(row["data"])["update"]} for row in query
-    ]
+    rows = tables.db.execute_sql(UPDATES, (channel_id, event_id))
+    return [{"seq": seq, "at": at, **json.loads(data)["update"]} for seq, at, data in rows]
 
 
 def count_by_state(tables: Tables, channel_id: str) -> dict[str, int]:

@@ -26,14 +26,18 @@ def insert(tx: WriteTx, message: dict[str, Any]) -> int:
         message,
         store_data=False,
     )
-    tx.tables.messages.insert(
-        seq=change.seq,
-        id=message["message_id"],
-        channel_id=message["channel_id"],
-        created_at=message["created_at"],
-        expires_at=message["expires_at"],
-        data=dumps({k: v for k, v in message.items() if k not in _COLUMNS}),
-    ).execute()
+    tx.tables.db.execute_sql(
+        "INSERT INTO messages (seq, id, channel_id, created_at, expires_at, data)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            change.seq,
+            message["message_id"],
+            message["channel_id"],
+            message["created_at"],
+            message["expires_at"],
+            dumps({k: v for k, v in message.items() if k not in _COLUMNS}),
+        ),
+    )
     return change.seq
 
 

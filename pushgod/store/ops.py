@@ -9,16 +9,14 @@ from pushgod.store.writer import WriteTx, dumps
 
 
 def recall(tx: WriteTx, channel_id: str, key: str) -> dict[str, Any] | None:
-    table = tx.tables.ops
-    row = (
-        table.select(table.result)
-        .where((table.channel_id == channel_id) & (table.key == key))
-        .first()
-    )
-    return json.loads(row["result"]) if row else None
+    row = tx.tables.db.execute_sql(
+        "SELECT result FROM ops WHERE channel_id = ? AND key = ?", (channel_id, key)
+    ).fetchone()
+    return json.loads(row[0]) if row else None
 
 
 def remember(tx: WriteTx, channel_id: str, key: str, result: dict[str, Any], at: int) -> None:
-    tx.tables.ops.insert(
-        channel_id=channel_id, key=key, created_at=at, result=dumps(result)
-    ).execute()
+    tx.tables.db.execute_sql(
+        "INSERT INTO ops (channel_id, key, created_at, result) VALUES (?, ?, ?, ?)",
+        (channel_id, key, at, dumps(result)),
+    )

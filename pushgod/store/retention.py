@@ -52,6 +52,7 @@ def thing_history(tx: WriteTx, channel_id: str, thing_id: str, keep: int) -> Non
     tx.tables.db.execute_sql(
         "DELETE FROM changes WHERE channel_id = ? AND kind = ? AND entity_id = ? AND seq <= ("
         " SELECT seq FROM changes WHERE channel_id = ? AND kind = ? AND entity_id = ?"
+        " AND kind <> 'message'"
         " ORDER BY seq DESC LIMIT 1 OFFSET ?)",
         [channel_id, ChangeKind.THING.value, thing_id] * 2 + [keep],
     )
@@ -66,7 +67,8 @@ def closed_events(tx: WriteTx, updated_before: int) -> int:
     ).fetchall()
     for channel_id, event_id in rows:
         db.execute_sql(
-            "DELETE FROM changes WHERE channel_id = ? AND kind = ? AND entity_id = ?",
+            "DELETE FROM changes"
+            " WHERE channel_id = ? AND kind = ? AND entity_id = ? AND kind <> 'message'",
             [channel_id, ChangeKind.EVENT.value, event_id],
         )
         db.execute_sql("DELETE FROM events WHERE channel_id = ? AND id = ?", [channel_id, event_id])

@@ -11,7 +11,9 @@ class Tables:
     """Every table of the schema, bound to `db`; each thread gets its own connection.
 
     Columns are attributes created at run time (`tables.messages.seq`), which no type
-    checker can see, hence `Any`.
+    checker can see, hence `Any`. The per-request paths (credential lookups, the inserts
+    of a send) use SQL text through `db.execute_sql` instead: building a query with
+    peewee costs ~190 us here against ~8 us for running the statement (bench/README.md).
     """
 
     def __init__(self, db: SqliteDatabase) -> None:

@@ -14,25 +14,20 @@ from pushgod.store.writer import WriteTx, dumps
 
 
 def get(tables: Tables, channel_id: str, thing_id: str) -> Thing | None:
-    table = tables.things
-    row = (
-        table.select(table.data)
-        .where((table.channel_id == channel_id) & (table.id == thing_id))
-        .first()
-    )
-    return Thing.from_json(json.loads(row["data"])) if row else None
+    row = tables.db.execute_sql(
+        "SELECT data FROM things WHERE channel_id = ? AND id = ?", (channel_id, thing_id)
+    ).fetchone()
+    return Thing.from_json(json.loads(row[0])) if row else None
 
 
 def save(tx: WriteTx, thing: Thing, action: str, update: dict[str, Any]) -> Change:
     """Insert or replace the thing's state and emit the change with the update it applied."""
     state = thing.to_json()
-    tx.tables.things.insert(
-        channel_id=thing.channel_id,
-        id=thing.thing_id,
-        state=thing.state.value,
-        updated_at=thing.updated_at,
-        data=dumps(state),
-    ).on_conflict_replace().execute()
+    tx.tables.db.execute_sql(
+        "INSERT OR REPLACE INTO things (channel_id, id, state, updated_at, data)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (thing.channel_id, thing.thing_id, thing.state.value, thing.updated_at, dumps(state)),
+    )
     return tx.emit(
         thing.channel_id,
         ChangeKind.THING,
@@ -56,29 +51,20 @@ def listing(
     return [json.loads(row["data"]) for row in query]
 
 
+# `kind <> 'message'` is the condition of the partial index changes_by_entity (0001).
+HISTORY = (
+    "SELECT seq, at, data FROM changes WHERE channel_id = ? AND kind = 'thing'"
+    " AND kind <> 'message' AND entity_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+)
+
+
 def history(
     tables: Tables, channel_id: str, thing_id: str, *, limit: int, before_seq: int | None
 ) -> list[dict[str, Any]]:
     """The thing's changes, newest first: what each update set and the state after it."""
-    table = tables.changes
-    condition = (
-        (table.channel_id == channel_id)
-        & (table.kind == ChangeKind.THING.value)
-        & (table.entity_id == thing_id)
-    )
-    if before_seq is not None:
-        condition &= table.seq < before_seq
-    query = (
-        table.select(table.seq, table.action, table.at, table.data)
-        .where(condition)
-        .order_by(table.seq.desc())
-        .limit(limit)
-    )
-    result = []
-    for row in query:
-        data = json.loads(row["data"])
-        result.append({"seq": row["seq"], "at": row["at"], **data})
-    return result
+    before = before_seq if before_seq is not None else 2**63 - 1
+    rows = tables.db.execute_sql(HISTORY, (channel_id, thing_id, before, limit))
+    return [{"seq": seq, "at": at, **json.loads(data)} for seq, at, data in rows]
 
 
 def count_by_state(tables: Tables, channel_id: str) -> dict[str, int]:

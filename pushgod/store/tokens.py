@@ -28,9 +28,15 @@ class TokenRow:
         return data
 
 
+_BY_HASH = (
+    "SELECT id, hash, channel_id, scopes, label, created_at, expires_at, last_used_at"
+    " FROM tokens WHERE hash = ?"
+)
+
+
 def by_hash(tables: Tables, token_hash: str) -> TokenRow | None:
-    row = tables.tokens.select().where(tables.tokens.hash == token_hash).first()
-    return TokenRow(**row) if row else None
+    row = tables.db.execute_sql(_BY_HASH, (token_hash,)).fetchone()
+    return TokenRow(*row) if row else None
 
 
 def list_all(tables: Tables, channel_id: str | None = None) -> list[TokenRow]:

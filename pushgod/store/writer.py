@@ -57,14 +57,11 @@ class WriteTx:
         `store_data=False` keeps the payload out of the row when the entity's own row
         already holds it (messages), so a message is not stored twice.
         """
-        seq = self.tables.changes.insert(
-            channel_id=channel_id,
-            kind=kind.value,
-            entity_id=entity_id,
-            action=action,
-            at=at,
-            data=dumps(data) if store_data else None,
-        ).execute()
+        seq: int = self.tables.db.execute_sql(
+            "INSERT INTO changes (channel_id, kind, entity_id, action, at, data)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (channel_id, kind.value, entity_id, action, at, dumps(data) if store_data else None),
+        ).lastrowid
         change = Change(seq, channel_id, kind, entity_id, action, at, data)
         self.changes.append(change)
         return change
@@ -90,7 +87,7 @@ class Writer:
         loop: asyncio.AbstractEventLoop,
         on_commit: Callable[[list[Change]], None],
     ) -> None:
-        self._db = db
+        self._db: Any = db
         self._tables = tables
         self._loop = loop
         self._on_commit = on_commit
@@ -140,19 +137,21 @@ class Writer:
             self._db.close()
 
     def _commit(self, batch: list[_Job[Any]]) -> None:
+        execute = self._db.execute_sql
         try:
             with self._db.atomic():
                 for job in batch:
                     tx = WriteTx(self._tables)
+                    execute("SAVEPOINT job")  # so that this job alone can roll back
                     try:
-                        with self._db.atomic():  # a savepoint: this job alone rolls back
-                            job.result = job.fn(tx)
+                        job.result = job.fn(tx)
                         job.changes = tx.changes
-                    except PushgodError as error:
-                        job.error = error
                     except Exception as error:
-                        log.exception("a write failed")
+                        execute("ROLLBACK TO job")
+                        if not isinstance(error, PushgodError):
+                            log.exception("a write failed")
                         job.error = error
+                    execute("RELEASE job")
         except Exception as error:
             log.exception("commit of %d writes failed", len(batch))
             for job in batch:

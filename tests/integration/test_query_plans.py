@@ -1,0 +1,19 @@
+"""History reads use the partial index that keeps message rows out (migration 0001)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pushgod.service.services import Services
+from pushgod.store import events, things
+
+
+@pytest.mark.parametrize(
+    ("sql", "params"),
+    [(events.UPDATES, ("C" * 26, "e1")), (things.HISTORY, ("C" * 26, "t1", 10, 5))],
+)
+async def test_history_queries_use_the_entity_index(
+    services: Services, sql: str, params: tuple[object, ...]
+) -> None:
+    rows = services.store.tables.db.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+    assert "changes_by_entity" in " ".join(str(row[-1]) for row in rows)
