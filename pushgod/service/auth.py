@@ -70,18 +70,20 @@ class Authenticator:
 
         The channel password grants every channel scope. A token must be unexpired,
         bound to this channel (or admin) and hold one of `scopes`. `sender_route`
-        applies PushGo's gateway token and its `password_required` error.
+        applies PushGo's gateway token and its `password_required` error; as in PushGo,
+        a bearer header next to a body password is ignored unless a gateway token is
+        configured, in which case it must be that token or a valid pushgod token.
         """
-        token = self._token(credentials.bearer)
-        if sender_route and self._gateway_token:
-            gateway_ok = credentials.bearer is not None and hmac.compare_digest(
-                credentials.bearer.encode(), self._gateway_token.encode()
+        gateway = self._is_gateway_token(credentials.bearer)
+        gateway_required = sender_route and bool(self._gateway_token)
+        token = None
+        if not gateway and (credentials.password is None or gateway_required):
+            token = self._token(credentials.bearer)
+        if gateway_required and not gateway and token is None:
+            raise PushgodError(
+                ErrorCode.AUTHENTICATION_FAILED,
+                "this server requires Authorization: Bearer with the gateway token",
             )
-            if not gateway_ok and token is None:
-                raise PushgodError(
-                    ErrorCode.AUTHENTICATION_FAILED,
-                    "this server requires Authorization: Bearer with the gateway token",
-                )
         channel = self.channel(channel_id)
         if credentials.password is not None:
             if credentials.password_channel_id not in (None, channel_id):
@@ -103,6 +105,7 @@ class Authenticator:
                 "send a bearer token or HTTP Basic channel_id:password",
             )
         self._check_token_scope(token, channel_id, scopes)
+        self._note_use(token)
         return channel
 
     def admin(self, credentials: Credentials | None) -> None:
@@ -116,21 +119,30 @@ class Authenticator:
             )
         if token.scopes != Scope.ADMIN.value:
             raise PushgodError(ErrorCode.INSUFFICIENT_SCOPE, "this needs an admin token")
+        self._note_use(token)
+
+    def _is_gateway_token(self, bearer: str | None) -> bool:
+        return bool(self._gateway_token) and hmac.compare_digest(
+            (bearer or "").encode(), self._gateway_token.encode()
+        )
 
     def _token(self, bearer: str | None) -> TokenRow | None:
-        """The live token row for a pushgod token; None when no pushgod token was sent."""
-        if bearer is None or (self._gateway_token and bearer == self._gateway_token):
+        """The live token row for a pushgod token; None when no token was sent."""
+        if bearer is None or self._is_gateway_token(bearer):
             return None
         row = token_rows.by_hash(self._store.tables, token_hash(bearer))
-        now = self._clock()
-        if row is None or (row.expires_at is not None and row.expires_at <= now):
+        if row is None or (row.expires_at is not None and row.expires_at <= self._clock()):
             raise PushgodError(
                 ErrorCode.AUTHENTICATION_FAILED, "the token is unknown, revoked or expired"
             )
-        if now - self._touched.get(row.id, 0) >= TOUCH_INTERVAL_MS:
-            self._touched[row.id] = now
-            self._touch(row.id, now)
         return row
+
+    def _note_use(self, token: TokenRow) -> None:
+        """Record that an accepted token was used, at most once a minute per token."""
+        now = self._clock()
+        if now - self._touched.get(token.id, 0) >= TOUCH_INTERVAL_MS:
+            self._touched[token.id] = now
+            self._touch(token.id, now)
 
     def _check_token_scope(
         self, token: TokenRow, channel_id: str, scopes: frozenset[Scope]

@@ -44,6 +44,7 @@ class Passwords:
         self._verified: OrderedDict[bytes, str] = OrderedDict()
         self._pending: dict[tuple[bytes, str], asyncio.Future[bool]] = {}
         self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._guessing: dict[tuple[str, str], set[tuple[bytes, str]]] = {}
         self._failed_limit = failed_limit
         self._window_s = window_ms / 1000
 
@@ -54,26 +55,43 @@ class Passwords:
         return await self._run(_hash, password)
 
     async def verify(self, channel_id: str, stored_hash: str, password: str, address: str) -> None:
-        """Pass silently, or raise password_mismatch, rate_limited or server_busy."""
-        self._check_limit(address, channel_id)
+        """Pass silently, or raise password_mismatch, rate_limited or server_busy.
+
+        A password already verified against this hash always passes, so failures
+        from the same address cannot lock out a sender that knows the password.
+        Otherwise the limit counts the failures in the window plus the distinct
+        passwords being checked for this client right now, so guesses sent all at
+        once are limited as well as guesses sent one after another.
+        """
         key = hmac.digest(self._secret, f"{channel_id}\0{password}".encode(), "sha256")
         if self._verified.get(key) == stored_hash:
             self._verified.move_to_end(key)
             return
+        client = (address, channel_id)
         # Join a check already running, but only one against this same hash: one that
         # began before a password change would let the old password in afterwards.
         check = (key, stored_hash)
+        guessing = self._guessing.setdefault(client, set())
+        if check not in guessing:
+            self._check_limit(client, len(guessing))
+        guessing.add(check)
         pending = self._pending.get(check)
         if pending is None:
             pending = asyncio.ensure_future(self._run(_verify, stored_hash, password))
             self._pending[check] = pending
             pending.add_done_callback(lambda _: self._pending.pop(check, None))
-        if await asyncio.shield(pending):
+        try:
+            matches = await asyncio.shield(pending)
+        finally:
+            guessing.discard(check)
+            if not guessing:
+                self._guessing.pop(client, None)
+        if matches:
             self._verified[key] = stored_hash
             if len(self._verified) > CACHE_ENTRIES:
                 self._verified.popitem(last=False)
             return
-        self._record_failure(address, channel_id)
+        self._record_failure(client)
         raise PushgodError(ErrorCode.PASSWORD_MISMATCH, "the password does not match the channel")
 
     async def _run(self, fn: Callable[..., T], *args: str) -> T:
@@ -85,27 +103,25 @@ class Passwords:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._pool, fn, *args)
 
-    def _check_limit(self, address: str, channel_id: str) -> None:
-        failures = self._failures.get((address, channel_id))
-        if not failures:
-            return
+    def _check_limit(self, client: tuple[str, str], in_flight: int) -> None:
+        failures = self._failures.get(client, deque())
         now = time.monotonic()
         while failures and failures[0] <= now - self._window_s:
             failures.popleft()
-        if len(failures) >= self._failed_limit:
-            wait = math.ceil(failures[0] + self._window_s - now)
+        if len(failures) + in_flight >= self._failed_limit:
+            wait = math.ceil(failures[0] + self._window_s - now) if failures else 1
             raise PushgodError(
                 ErrorCode.RATE_LIMITED,
                 "too many wrong passwords for this channel from your address; try again later",
                 retry_after=max(wait, 1),
             )
 
-    def _record_failure(self, address: str, channel_id: str) -> None:
+    def _record_failure(self, client: tuple[str, str]) -> None:
         if len(self._failures) >= TRACKED_CLIENTS:
             cutoff = time.monotonic() - self._window_s
             for client in [c for c, f in self._failures.items() if not f or f[-1] <= cutoff]:
                 del self._failures[client]
-        failures = self._failures.setdefault((address, channel_id), deque())
+        failures = self._failures.setdefault(client, deque())
         failures.append(time.monotonic())
 
 

@@ -451,12 +451,6 @@ CASES: dict[str, list[tuple[str, Request, int, str]]] = {
             "authentication_failed",
         ),
         (
-            "revoked-token-with-password",
-            lambda w: post("/message", lambda w: w.msg(), headers=bearer(w.tokens["revoked"]))(w),
-            401,
-            "authentication_failed",
-        ),
-        (
             "unknown-token",
             lambda w: post("/message", lambda w: w.msg(password=None), headers=bearer("pgd_nope"))(
                 w

@@ -36,6 +36,39 @@ class TestFailedLoginLimit:
             }
         )
 
+    async def test_guesses_sent_at_once_are_limited_too(
+        self, client: Client, channel: Channel
+    ) -> None:
+        """The limit only counted finished failures, so 16 parallel guesses all got checked."""
+        replies = await asyncio.gather(
+            *(
+                client.post("/message", json=message(channel, f"wrong-password-{n}"))
+                for n in range(16)
+            )
+        )
+        statuses = sorted(reply.status for reply in replies)
+        assert statuses.count(403) <= FAILED_LOGINS
+        assert statuses.count(429) >= 16 - FAILED_LOGINS
+
+    async def test_a_known_good_password_is_never_locked_out(
+        self, client: Client, channel: Channel
+    ) -> None:
+        """Failures from one address (a shared proxy, say) used to block senders who knew it."""
+        await ok(client, "POST", "/message", json=message(channel))
+        for _ in range(FAILED_LOGINS):
+            await fail(
+                client,
+                "POST",
+                "/message",
+                403,
+                "password_mismatch",
+                json=message(channel, "wrong-password"),
+            )
+        await fail(
+            client, "POST", "/message", 429, "rate_limited", json=message(channel, "wrong-again")
+        )
+        await ok(client, "POST", "/message", json=message(channel))
+
     async def test_repeated_wrong_passwords_are_rate_limited(
         self, client: Client, services: Services, channel: Channel
     ) -> None:

@@ -371,3 +371,28 @@ class TestGatewayToken:
     async def test_health_needs_no_gateway_token(self, client: Client) -> None:
         assert (await ok(client, "GET", "/healthz"))["status"] == "ok"
         assert (await ok(client, "GET", "/readyz"))["status"] == "ok"
+
+
+async def test_a_stray_bearer_beside_the_password_is_ignored(
+    client: Client, services: Services, channel: Channel
+) -> None:
+    """PushGo ignores Authorization when it has no gateway token; a script that still sends
+    an old one next to the right password used to get 401 here."""
+    body = {"channel_id": channel[0], "password": channel[1], "title": "t"}
+    await ok(client, "POST", "/message", json=body, headers=bearer("old-gateway-token"))
+
+
+async def test_a_refused_token_is_not_recorded_as_used(
+    client: Client, services: Services, channel: Channel
+) -> None:
+    """last_used_at was written before the scope check, so refusals looked like use."""
+    _, token = await services.tokens.create(
+        LOCAL_OPERATOR, channel_id=channel[0], scopes=frozenset({Scope.SUBSCRIBE})
+    )
+    body = {"channel_id": channel[0], "title": "t"}
+    await fail(
+        client, "POST", "/message", 403, "insufficient_scope", json=body, headers=bearer(token)
+    )
+    await barrier(services)
+    [listed] = services.tokens.list(LOCAL_OPERATOR)
+    assert listed.last_used_at is None
