@@ -114,6 +114,13 @@ class RetentionSettings:
     thing_history: int = setting(
         100, "Changes kept in each Thing's history.", "int", minimum=1, maximum=1_000_000
     )
+    event_updates: int = setting(
+        1_000,
+        "Updates kept in each Event's list of updates (the oldest go first).",
+        "int",
+        minimum=1,
+        maximum=1_000_000,
+    )
     closed_event_age: int = setting(
         90 * 86_400_000,
         "How long a closed Event and its updates are kept.",

@@ -51,19 +51,22 @@ def _optional_duration(text: str | None, what: str) -> int | None:
 def _optional_count(text: str | None) -> int | None:
     if text is None or text == "none":
         return None
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise PushgodError(ErrorCode.INVALID_FIELD, "--count must be a positive integer or none")
     return int(text)
 
 
 def channel_create(args: argparse.Namespace, settings: Settings) -> int:
+    retention_count = _optional_count(args.retention_count)
+    retention_age_ms = _optional_duration(args.retention_age, "--retention-age")
+
     async def work(services: Services) -> dict[str, Any]:
         row, password = await services.channels.create(
             LOCAL_OPERATOR,
             args.name,
             args.password,
-            retention_count=_optional_count(args.retention_count),
-            retention_age_ms=_optional_duration(args.retention_age, "--retention-age"),
+            retention_count=retention_count,
+            retention_age_ms=retention_age_ms,
         )
         return {"channel_id": row.id, "name": row.name, "password": password}
 

@@ -19,14 +19,25 @@ from pushgod.model.errors import PushgodError
 Command = Callable[[argparse.Namespace, Settings], int]
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from pushgod.daemon import serve
+QUIET_LIBRARIES = ("peewee", "playhouse")
+"""peewee logs every statement with its parameters at debug level: password hashes and
+token hashes among them. Secrets never go to a log, so these stay at info or above."""
 
+
+def configure_logging(level: str) -> None:
     logging.basicConfig(
-        level=settings.log.level.upper(),
+        level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from pushgod.daemon import serve
+
+    configure_logging(settings.log.level)
     return asyncio.run(serve(settings, demo=args.demo))
 
 

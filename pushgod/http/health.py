@@ -23,7 +23,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """The database answers a query."""
     try:
-        request.app[SERVICES].store.ping()
+        request.app[SERVICES].ping()
     except Exception as error:
         raise PushgodError(ErrorCode.SERVER_BUSY, f"the database is not ready: {error}") from None
     return ok({"status": "ok"})

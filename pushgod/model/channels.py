@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import string
 import unicodedata
 
 from pushgod.model.errors import ErrorCode, PushgodError
@@ -33,6 +34,11 @@ def check_channel_name(name: str) -> str:
     return text
 
 
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
+GENERATED_PASSWORD_CHARS = 24
+
+
 def generate_password() -> str:
-    """24 URL-safe characters (144 random bits)."""
-    return secrets.token_urlsafe(18)
+    """24 letters and digits (142 random bits): safe to paste into a shell or a URL, and
+    never starting with '-', which command-line parsers take for an option."""
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(GENERATED_PASSWORD_CHARS))

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from pushgod.model.changes import ChangeKind
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.events import EventAction, EventIntent, EventState, advance_event, open_event
 from pushgod.model.ids import new_hex_id
 from pushgod.model.tokens import Scope
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
-from pushgod.service.scoping import op_key, require_live_thing
+from pushgod.service.scoping import op_key, require_channel, require_live_thing
 from pushgod.store import events as event_rows
-from pushgod.store import ops
+from pushgod.store import ops, retention
 from pushgod.store.writer import WriteTx
 
 STATES = {
@@ -45,8 +46,10 @@ class Events:
         op_id = intent.op_id or new_hex_id()
         target = intent.event_id or f"new:{intent.thing_id or '-'}"
         key = op_key("event", target, op_id)
+        keep = self._ctx.settings.retention.event_updates
 
         def write(tx: WriteTx) -> dict[str, Any]:
+            require_channel(tx, intent.channel_id)
             if intent.op_id and (prior := ops.recall(tx, intent.channel_id, key)):
                 return prior
             if intent.thing_id:
@@ -63,6 +66,7 @@ class Events:
                     )
                 event = advance_event(current, intent, now)
             event_rows.save(tx, event, _ACTION_WORD[intent.action], intent.changes())
+            retention.entity_history(tx, event.channel_id, ChangeKind.EVENT, event.event_id, keep)
             reply: dict[str, Any] = {
                 "channel_id": intent.channel_id,
                 "op_id": op_id,

@@ -9,7 +9,7 @@ from pushgod.model.messages import MessageIntent
 from pushgod.model.tokens import Scope
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
-from pushgod.service.scoping import op_key, require_live_thing
+from pushgod.service.scoping import op_key, require_channel, require_live_thing
 from pushgod.store import messages as message_rows
 from pushgod.store import ops
 from pushgod.store.writer import WriteTx
@@ -34,6 +34,7 @@ class Messages:
         key = op_key("message", intent.thing_id or "-", op_id)
 
         def write(tx: WriteTx) -> dict[str, Any]:
+            require_channel(tx, intent.channel_id)
             if intent.op_id and (prior := ops.recall(tx, intent.channel_id, key)):
                 return prior
             if intent.thing_id:

@@ -41,6 +41,10 @@ class Services:
         """Migrate the database and start the writer; changes then flow to the hub."""
         self.store.open(self.hub.publish)
 
+    def ping(self) -> None:
+        """Raise unless the database answers (readiness)."""
+        self.store.ping()
+
     def close(self) -> None:
         """Commit what is queued, stop the writer and the password threads."""
         self.store.close()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from pushgod.model.changes import ChangeKind
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.ids import new_hex_id
 from pushgod.model.things import ThingAction, ThingIntent, ThingState, change_thing, create_thing
 from pushgod.model.tokens import Scope
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
-from pushgod.service.scoping import op_key
+from pushgod.service.scoping import op_key, require_channel
 from pushgod.store import ops, retention
 from pushgod.store import things as thing_rows
 from pushgod.store.writer import WriteTx
@@ -50,6 +51,7 @@ class Things:
         keep = self._ctx.settings.retention.thing_history
 
         def write(tx: WriteTx) -> dict[str, Any]:
+            require_channel(tx, intent.channel_id)
             if intent.op_id and (prior := ops.recall(tx, intent.channel_id, key)):
                 return prior
             if intent.action is ThingAction.CREATE:
@@ -64,7 +66,7 @@ class Things:
                     )
                 thing = change_thing(current, intent, now)
             thing_rows.save(tx, thing, _ACTION_WORD[intent.action], intent.changes())
-            retention.thing_history(tx, thing.channel_id, thing.thing_id, keep)
+            retention.entity_history(tx, thing.channel_id, ChangeKind.THING, thing.thing_id, keep)
             reply = {
                 "channel_id": intent.channel_id,
                 "op_id": op_id,

@@ -10,8 +10,10 @@ from pushgod.model.times import MINUTE_MS
 from pushgod.model.tokens import CHANNEL_SCOPES, Scope, generate_token, token_hash
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
+from pushgod.service.scoping import require_channel
 from pushgod.store import tokens as token_rows
 from pushgod.store.tokens import TokenRow
+from pushgod.store.writer import WriteTx
 
 MIN_LIFETIME_MS = MINUTE_MS
 
@@ -57,7 +59,13 @@ class Tokens:
             expires_at=now + expires_in_ms if expires_in_ms is not None else None,
             last_used_at=None,
         )
-        await self._ctx.store.write(lambda tx: token_rows.insert(tx, row))
+
+        def write(tx: WriteTx) -> None:
+            if channel_id is not None:
+                require_channel(tx, channel_id)
+            token_rows.insert(tx, row)
+
+        await self._ctx.store.write(write)
         return row, token
 
     def list(self, actor: Credentials | None, channel_id: str | None = None) -> list[TokenRow]:

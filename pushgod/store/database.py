@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
 DATABASE_FILE = "pushgod.db"
+MIGRATION_LOCK = "pushgod.db.migrating"
 
 
 def connect(path: Path, synchronous: str) -> SqliteDatabase:
@@ -59,7 +61,11 @@ class Store:
     def open(self, on_commit: Callable[[list[Change]], None]) -> None:
         """Create the directory, migrate, and start the writer on the running loop."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-        applied = migrate(self.db)
+        # The daemon and the CLI may start together on a new database; the migration
+        # runner decides what to apply before it locks anything, so take turns.
+        with open(self.path.with_name(MIGRATION_LOCK), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            applied = migrate(self.db)
         if applied:
             log.info("applied migrations %s to %s", ", ".join(applied), self.path)
         self._writer = Writer(self.db, self.tables, asyncio.get_running_loop(), on_commit)

@@ -47,14 +47,16 @@ def excess_messages(tx: WriteTx, channel_id: str, keep: int) -> int:
     return _delete_messages(tx, "channel_id = ? AND seq <= ?", [channel_id, row[0]])
 
 
-def thing_history(tx: WriteTx, channel_id: str, thing_id: str, keep: int) -> None:
-    """Keep only the newest `keep` change rows of one thing."""
+def entity_history(
+    tx: WriteTx, channel_id: str, kind: ChangeKind, entity_id: str, keep: int
+) -> None:
+    """Keep only the newest `keep` change rows of one event or thing."""
     tx.tables.db.execute_sql(
-        "DELETE FROM changes WHERE channel_id = ? AND kind = ? AND entity_id = ? AND seq <= ("
+        "DELETE FROM changes WHERE channel_id = ? AND kind = ? AND entity_id = ?"
+        " AND kind <> 'message' AND seq <= ("
         " SELECT seq FROM changes WHERE channel_id = ? AND kind = ? AND entity_id = ?"
-        " AND kind <> 'message'"
-        " ORDER BY seq DESC LIMIT 1 OFFSET ?)",
-        [channel_id, ChangeKind.THING.value, thing_id] * 2 + [keep],
+        " AND kind <> 'message' ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+        [channel_id, kind.value, entity_id] * 2 + [keep],
     )
 
 

@@ -190,6 +190,16 @@ def test_channel_passwd_with_an_empty_password_changes_nothing(pushgod: Cli) -> 
     assert pushgod.password_works(created["channel_id"], created["password"])
 
 
+def test_channel_create_refuses_a_non_ascii_count_before_touching_the_data_dir(
+    pushgod: Cli, tmp_path: Path
+) -> None:
+    """'²'.isdigit() is true, so --retention-count ² ended in a ValueError traceback."""
+    result = pushgod("channel", "create", "c", "--retention-count", "\u00b2")
+    assert result.code == 1
+    assert result.error_line().endswith("(invalid_field)")
+    assert not (tmp_path / "data").exists()
+
+
 def test_channel_retention(pushgod: Cli) -> None:
     channel_id = pushgod.create_channel("keep")["channel_id"]
     kept = pushgod("channel", "retention", channel_id, "--count", "5", "--age", "7d", "--json")

@@ -619,3 +619,28 @@ class TestBoundedThingHistory:
         assert len(untouched["changes"]) == 1
         thing = await ok(client, "GET", f"{base}/{thing_id}", headers=basic(*channel))
         assert thing["thing"]["attrs"] == {"n": 5}
+
+
+class TestBoundedEventUpdates:
+    """settings.retention.event_updates bounds each event's list of updates (an event
+    updated every second used to grow without limit)."""
+
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        return load_settings(
+            environ={
+                "PUSHGOD_STORAGE_DATA_DIR": str(tmp_path / "data"),
+                "PUSHGOD_RETENTION_EVENT_UPDATES": "3",
+            }
+        )
+
+    async def test_updates_keep_the_newest(self, client: Client, channel: Channel) -> None:
+        event_id = (await event_call(client, channel, "create", title="t", attrs={"n": 0}))[
+            "event_id"
+        ]
+        for n in range(1, 6):
+            await event_call(client, channel, "update", event_id=event_id, attrs={"n": n})
+        path = f"/api/v1/channels/{channel[0]}/events/{event_id}"
+        event = await ok(client, "GET", path, headers=basic(*channel))
+        assert [u["attrs"]["n"] for u in event["updates"]] == [3, 4, 5]
+        assert event["event"]["attrs"] == {"n": 5}

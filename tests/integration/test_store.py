@@ -473,3 +473,58 @@ async def test_cleanup_forgets_old_op_ids(services: Services, channel: Channel) 
     new = await services.messages.send(creds(channel), message(channel, op_id="weekly"))
     assert new["message_id"] != remembered["message_id"]
     assert await services.messages.send(creds(channel), message(channel, op_id="daily")) == fresh
+
+
+async def test_a_channel_deleted_while_a_send_waits_is_not_found_not_a_500(
+    services: Services, channel: Channel
+) -> None:
+    """The send was authorized, then the channel's delete committed first: the insert hit
+    the foreign key and the caller got an IntegrityError (a 500 over HTTP)."""
+    await services.messages.send(creds(channel), message(channel))  # password now cached
+    outcomes = await gated(
+        services,
+        lambda: [
+            start(services.channels.delete(LOCAL_OPERATOR, channel[0])),
+            start(services.messages.send(creds(channel), message(channel))),
+        ],
+    )
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], PushgodError)
+    assert outcomes[1].code is ErrorCode.CHANNEL_NOT_FOUND
+
+
+def test_processes_migrating_a_new_database_take_turns(tmp_path: Path) -> None:
+    """The runner decides what to apply before locking: a daemon and a CLI starting on a
+    new database at once failed with 'table channels already exists'."""
+    import subprocess
+    import sys
+
+    # Each process imports everything, then waits for its go on stdin, so that all of
+    # them open the new database at the same moment.
+    script = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from pushgod.store.database import Store\n"
+        "sys.stdin.readline()\n"
+        "async def main():\n"
+        "    store = Store(Path(sys.argv[1]))\n"
+        "    store.open(lambda changes: None)\n"
+        "    store.close()\n"
+        "asyncio.run(main())\n"
+    )
+    for attempt in range(5):
+        data = tmp_path / f"data{attempt}"
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(data)],
+                stdin=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(4)
+        ]
+        for run in runs:
+            assert run.stdin is not None
+            run.stdin.write(b"go\n")
+            run.stdin.flush()
+        errors = [run.communicate(timeout=60)[1].decode() for run in runs]
+        assert [run.returncode for run in runs] == [0] * 4, errors

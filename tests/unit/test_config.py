@@ -108,6 +108,7 @@ def test_every_key_from_the_environment() -> None:
             "PUSHGOD_RETENTION_MESSAGES_PER_CHANNEL": "5",
             "PUSHGOD_RETENTION_MESSAGE_AGE": "2w",
             "PUSHGOD_RETENTION_THING_HISTORY": "7",
+            "PUSHGOD_RETENTION_EVENT_UPDATES": "11",
             "PUSHGOD_RETENTION_CLOSED_EVENT_AGE": "12h",
             "PUSHGOD_RETENTION_CLEANUP_INTERVAL": "90",
             "PUSHGOD_SECURITY_PASSWORD_THREADS": "16",
@@ -125,7 +126,7 @@ def test_every_key_from_the_environment() -> None:
     )
     assert settings.storage == config.StorageSettings("/var/lib/pushgod", "normal")
     assert settings.retention == config.RetentionSettings(
-        5, 14 * 86_400_000, 7, 12 * 3_600_000, 90_000
+        5, 14 * 86_400_000, 7, 11, 12 * 3_600_000, 90_000
     )
     assert settings.security == config.SecuritySettings(16, 3, 60_000)
     assert settings.log.level == "debug"
