@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pushgod.model.channels import MAX_RETENTION_COUNT, MIN_RETENTION_AGE_MS
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.times import format_duration, parse_duration_ms
 
@@ -103,13 +104,13 @@ class RetentionSettings:
         "set its own.",
         "int",
         minimum=1,
-        maximum=1_000_000_000,
+        maximum=MAX_RETENTION_COUNT,
     )
     message_age: int = setting(
         30 * 86_400_000,
         "How long messages are kept; a channel may set its own.",
         "duration",
-        minimum=1000,
+        minimum=MIN_RETENTION_AGE_MS,
     )
     thing_history: int = setting(
         100, "Changes kept in each Thing's history.", "int", minimum=1, maximum=1_000_000

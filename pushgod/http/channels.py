@@ -16,14 +16,16 @@ from pushgod.http.requests import (
 )
 from pushgod.http.routing import Param, Route
 from pushgod.model.errors import ErrorCode
+from pushgod.model.fields import DEFAULT_PAGE, MAX_PAGE
 from pushgod.model.ids import check_entity_id
 from pushgod.service.context import now_ms
 
 READ_AUTH = ("bearerToken", "channelBasic")
 BASE = "/api/v1/channels/{channel_id}"
-DEFAULT_LIMIT = 50
 
-LIMIT = Param("limit", "Items per page, 1-500 (default 50).", {"type": "integer"})
+LIMIT = Param(
+    "limit", f"Items per page, 1-{MAX_PAGE} (default {DEFAULT_PAGE}).", {"type": "integer"}
+)
 BEFORE = Param(
     "before",
     "Page cursor: the next_before value of the previous page.",
@@ -46,7 +48,7 @@ async def messages(request: web.Request) -> web.Response:
         await services.messages.recent(
             reader_credentials(request),
             path_channel_id(request),
-            limit=int_param(request, "limit", DEFAULT_LIMIT, 1, 500),
+            limit=int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
             before_seq=optional_int_param(request, "before"),
             since_ms=since_param(request, now_ms()),
         )
@@ -61,7 +63,7 @@ async def events(request: web.Request) -> web.Response:
             reader_credentials(request),
             path_channel_id(request),
             request.query.get("state", "ongoing"),
-            int_param(request, "limit", DEFAULT_LIMIT, 1, 500),
+            int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
         )
     )
 
@@ -85,7 +87,7 @@ async def things(request: web.Request) -> web.Response:
             reader_credentials(request),
             path_channel_id(request),
             request.query.get("state", "active"),
-            int_param(request, "limit", DEFAULT_LIMIT, 1, 500),
+            int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
         )
     )
 
@@ -112,7 +114,7 @@ async def thing_history(request: web.Request) -> web.Response:
             reader_credentials(request),
             path_channel_id(request),
             _thing_id(request),
-            limit=int_param(request, "limit", DEFAULT_LIMIT, 1, 500),
+            limit=int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
             before_seq=optional_int_param(request, "before"),
         )
     )

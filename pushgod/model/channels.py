@@ -11,6 +11,9 @@ from pushgod.model.errors import ErrorCode, PushgodError
 MIN_PASSWORD_BYTES = 8
 MAX_PASSWORD_BYTES = 128
 MAX_NAME_CHARS = 128
+MAX_RETENTION_COUNT = 1_000_000_000
+"""Far beyond what one box keeps; much larger numbers do not fit an SQLite integer."""
+MIN_RETENTION_AGE_MS = 1000
 
 
 def check_password(password: str) -> str:

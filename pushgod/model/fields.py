@@ -15,9 +15,11 @@ from typing import Any, TypeAlias
 
 from pushgod.model.errors import ErrorCode, PushgodError
 
-JSONScalar: TypeAlias = str | int | float | bool
 JSONObject: TypeAlias = dict[str, Any]
 
+MAX_PAGE = 500
+"""Items a read returns at most; DEFAULT_PAGE when the caller does not say."""
+DEFAULT_PAGE = 50
 MAX_LIST_ITEMS = 32
 MAX_TAG_BYTES = 64
 MAX_IMAGE_BYTES = 2048
@@ -132,13 +134,6 @@ def required_text(value: str | None, field: str, code: ErrorCode) -> str:
     return text
 
 
-def limited_text(value: str | None, field: str, max_chars: int, code: ErrorCode) -> str | None:
-    text = optional_text(value)
-    if text is not None and len(text) > max_chars:
-        raise PushgodError(code, f"{field} must be at most {max_chars} characters")
-    return text
-
-
 def string_list(
     values: list[str] | None, field: str, max_item_bytes: int, code: ErrorCode
 ) -> tuple[str, ...]:
@@ -234,7 +229,7 @@ def attrs_patch(value: Mapping[str, Any] | None) -> JSONObject | None:
     return dict(value)
 
 
-_EXTERNAL_ID_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_EXTERNAL_ID_KEY = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_EXTERNAL_ID_KEY_CHARS}}}")
 
 
 def external_ids_patch(value: Mapping[str, Any] | None) -> JSONObject | None:

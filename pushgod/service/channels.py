@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from pushgod.model.channels import check_channel_name, check_password, generate_password
+from pushgod.model.channels import (
+    MAX_RETENTION_COUNT,
+    MIN_RETENTION_AGE_MS,
+    check_channel_name,
+    check_password,
+    generate_password,
+)
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.ids import new_channel_id, parse_channel_id
 from pushgod.model.tokens import Scope
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
 from pushgod.store import channels as channel_rows
-from pushgod.store import events as event_rows
 from pushgod.store import messages as message_rows
-from pushgod.store import things as thing_rows
+from pushgod.store import states
 from pushgod.store.channels import ChannelRow
 
 _KEEP = object()
@@ -108,21 +113,17 @@ class Channels:
             channel_id, credentials, frozenset({Scope.SUBSCRIBE})
         )
         tables = self._ctx.store.tables
-        events = event_rows.count_by_state(tables, channel_id)
+        events = states.count_by_state(tables, states.EVENTS, channel_id)
         return {
             "channel_id": channel.id,
             "name": channel.name,
             "created_at": channel.created_at,
             "counts": {
                 "messages": message_rows.count_live(tables, channel_id, self._ctx.clock()),
-                "events": {"ongoing": events.get("ongoing", 0), "closed": events.get("closed", 0)},
-                "things": thing_rows.count_by_state(tables, channel_id),
+                "events": {"ongoing": events.get("ONGOING", 0), "closed": events.get("CLOSED", 0)},
+                "things": states.count_by_state(tables, states.THINGS, channel_id),
             },
         }
-
-
-MAX_RETENTION_COUNT = 1_000_000_000
-"""Far beyond what one box keeps; larger numbers do not fit an SQLite integer."""
 
 
 def _check_retention(count: int | None, age_ms: int | None) -> None:
@@ -130,5 +131,7 @@ def _check_retention(count: int | None, age_ms: int | None) -> None:
         raise PushgodError(
             ErrorCode.INVALID_FIELD, f"retention_count must be from 1 to {MAX_RETENTION_COUNT}"
         )
-    if age_ms is not None and age_ms < 1000:
-        raise PushgodError(ErrorCode.INVALID_FIELD, "retention_age must be at least 1s")
+    if age_ms is not None and age_ms < MIN_RETENTION_AGE_MS:
+        raise PushgodError(
+            ErrorCode.INVALID_FIELD, f"retention_age must be at least {MIN_RETENTION_AGE_MS} ms"
+        )

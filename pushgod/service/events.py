@@ -7,21 +7,21 @@ from typing import Any
 from pushgod.model.changes import ChangeKind
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.events import EventAction, EventIntent, EventState, advance_event, open_event
+from pushgod.model.fields import MAX_PAGE
 from pushgod.model.ids import new_hex_id
 from pushgod.model.tokens import Scope
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
-from pushgod.service.scoping import op_key, require_channel, require_live_thing
-from pushgod.store import events as event_rows
-from pushgod.store import ops, retention
+from pushgod.service.scoping import op_key, require_live_thing, write_once
+from pushgod.store import retention, states
+from pushgod.store.states import EVENTS
 from pushgod.store.writer import WriteTx
 
 STATES = {
-    "ongoing": (EventState.ONGOING,),
-    "closed": (EventState.CLOSED,),
-    "all": (EventState.ONGOING, EventState.CLOSED),
+    "ongoing": (EventState.ONGOING.value,),
+    "closed": (EventState.CLOSED.value,),
+    "all": (EventState.ONGOING.value, EventState.CLOSED.value),
 }
-MAX_PAGE = 500
 _ACTION_WORD = {
     EventAction.CREATE: "created",
     EventAction.UPDATE: "updated",
@@ -45,27 +45,31 @@ class Events:
         now = self._ctx.clock()
         op_id = intent.op_id or new_hex_id()
         target = intent.event_id or f"new:{intent.thing_id or '-'}"
-        key = op_key("event", target, op_id)
+        key = op_key("event", target, intent.op_id)
         keep = self._ctx.settings.retention.event_updates
 
-        def write(tx: WriteTx) -> dict[str, Any]:
-            require_channel(tx, intent.channel_id)
-            if intent.op_id and (prior := ops.recall(tx, intent.channel_id, key)):
-                return prior
+        def produce(tx: WriteTx) -> dict[str, Any]:
             if intent.thing_id:
                 require_live_thing(tx, intent.channel_id, intent.thing_id)
             if intent.action is EventAction.CREATE:
                 event = open_event(intent, new_hex_id(), now)
             else:
                 assert intent.event_id is not None
-                current = event_rows.get(tx.tables, intent.channel_id, intent.event_id)
+                current = states.get(tx.tables, EVENTS, intent.channel_id, intent.event_id)
                 if current is None:
                     raise PushgodError(
                         ErrorCode.EVENT_NOT_FOUND,
                         f"event {intent.event_id} does not exist in this channel",
                     )
                 event = advance_event(current, intent, now)
-            event_rows.save(tx, event, _ACTION_WORD[intent.action], intent.changes())
+            states.save(
+                tx,
+                EVENTS,
+                event.event_id,
+                event.to_json(),
+                _ACTION_WORD[intent.action],
+                intent.changes(),
+            )
             retention.entity_history(tx, event.channel_id, ChangeKind.EVENT, event.event_id, keep)
             reply: dict[str, Any] = {
                 "channel_id": intent.channel_id,
@@ -75,31 +79,31 @@ class Events:
             if event.thing_id:
                 reply["thing_id"] = event.thing_id
             reply["accepted"] = True
-            if intent.op_id:
-                ops.remember(tx, intent.channel_id, key, reply, now)
             return reply
 
-        return await self._ctx.store.write(write)
+        return await self._ctx.store.write(
+            lambda tx: write_once(tx, intent.channel_id, key, now, produce)
+        )
 
     async def listing(
         self, credentials: Credentials, channel_id: str, state: str, limit: int
     ) -> dict[str, Any]:
         await self._ctx.auth.channel_access(channel_id, credentials, frozenset({Scope.SUBSCRIBE}))
-        states = STATES.get(state)
-        if states is None:
+        wanted = STATES.get(state)
+        if wanted is None:
             raise PushgodError(ErrorCode.INVALID_QUERY, "state must be ongoing, closed or all")
-        rows = event_rows.listing(
-            self._ctx.store.tables, channel_id, states, limit=min(limit, MAX_PAGE)
+        rows = states.listing(
+            self._ctx.store.tables, EVENTS, channel_id, wanted, limit=min(limit, MAX_PAGE)
         )
         return {"events": rows}
 
     async def get(self, credentials: Credentials, channel_id: str, event_id: str) -> dict[str, Any]:
         """The event's merged state and its ordered list of updates."""
         await self._ctx.auth.channel_access(channel_id, credentials, frozenset({Scope.SUBSCRIBE}))
-        event = event_rows.get(self._ctx.store.tables, channel_id, event_id)
+        event = states.get(self._ctx.store.tables, EVENTS, channel_id, event_id)
         if event is None:
             raise PushgodError(
                 ErrorCode.EVENT_NOT_FOUND, f"event {event_id} does not exist in this channel"
             )
-        updates = event_rows.updates(self._ctx.store.tables, channel_id, event_id)
+        updates = states.updates(self._ctx.store.tables, EVENTS, channel_id, event_id)
         return {"event": event.to_json(), "updates": updates}

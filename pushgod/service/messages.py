@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from pushgod.model.fields import MAX_PAGE
 from pushgod.model.ids import new_hex_id
 from pushgod.model.messages import MessageIntent
 from pushgod.model.tokens import Scope
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
-from pushgod.service.scoping import op_key, require_channel, require_live_thing
+from pushgod.service.scoping import op_key, require_live_thing, write_once
 from pushgod.store import messages as message_rows
-from pushgod.store import ops
 from pushgod.store.writer import WriteTx
-
-MAX_PAGE = 500
 
 
 class Messages:
@@ -31,12 +29,9 @@ class Messages:
         )
         now = self._ctx.clock()
         op_id = intent.op_id or new_hex_id()
-        key = op_key("message", intent.thing_id or "-", op_id)
+        key = op_key("message", intent.thing_id or "-", intent.op_id)
 
-        def write(tx: WriteTx) -> dict[str, Any]:
-            require_channel(tx, intent.channel_id)
-            if intent.op_id and (prior := ops.recall(tx, intent.channel_id, key)):
-                return prior
+        def produce(tx: WriteTx) -> dict[str, Any]:
             if intent.thing_id:
                 require_live_thing(tx, intent.channel_id, intent.thing_id)
             message = {
@@ -65,11 +60,11 @@ class Messages:
             if intent.thing_id:
                 reply["thing_id"] = intent.thing_id
             reply["accepted"] = True
-            if intent.op_id:
-                ops.remember(tx, intent.channel_id, key, reply, now)
             return reply
 
-        return await self._ctx.store.write(write)
+        return await self._ctx.store.write(
+            lambda tx: write_once(tx, intent.channel_id, key, now, produce)
+        )
 
     async def recent(
         self,

@@ -6,23 +6,20 @@ from typing import Any
 
 from pushgod.model.changes import ChangeKind
 from pushgod.model.errors import ErrorCode, PushgodError
+from pushgod.model.fields import MAX_PAGE
 from pushgod.model.ids import new_hex_id
 from pushgod.model.things import ThingAction, ThingIntent, ThingState, change_thing, create_thing
 from pushgod.model.tokens import Scope
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
-from pushgod.service.scoping import op_key, require_channel
-from pushgod.store import ops, retention
-from pushgod.store import things as thing_rows
+from pushgod.service.scoping import op_key, write_once
+from pushgod.store import retention, states
+from pushgod.store.states import THINGS
 from pushgod.store.writer import WriteTx
 
-STATES = {
-    "active": (ThingState.ACTIVE,),
-    "archived": (ThingState.ARCHIVED,),
-    "deleted": (ThingState.DELETED,),
-    "all": (ThingState.ACTIVE, ThingState.ARCHIVED, ThingState.DELETED),
+STATES = {state.value: (state.value,) for state in ThingState} | {
+    "all": tuple(state.value for state in ThingState)
 }
-MAX_PAGE = 500
 _ACTION_WORD = {
     ThingAction.CREATE: "created",
     ThingAction.UPDATE: "updated",
@@ -47,25 +44,29 @@ class Things:
         )
         now = self._ctx.clock()
         op_id = intent.op_id or new_hex_id()
-        key = op_key("thing", intent.thing_id or "new", op_id)
+        key = op_key("thing", intent.thing_id or "new", intent.op_id)
         keep = self._ctx.settings.retention.thing_history
 
-        def write(tx: WriteTx) -> dict[str, Any]:
-            require_channel(tx, intent.channel_id)
-            if intent.op_id and (prior := ops.recall(tx, intent.channel_id, key)):
-                return prior
+        def produce(tx: WriteTx) -> dict[str, Any]:
             if intent.action is ThingAction.CREATE:
                 thing = create_thing(intent, new_hex_id(), now)
             else:
                 assert intent.thing_id is not None
-                current = thing_rows.get(tx.tables, intent.channel_id, intent.thing_id)
+                current = states.get(tx.tables, THINGS, intent.channel_id, intent.thing_id)
                 if current is None:
                     raise PushgodError(
                         ErrorCode.THING_NOT_FOUND,
                         f"thing {intent.thing_id} does not exist in this channel",
                     )
                 thing = change_thing(current, intent, now)
-            thing_rows.save(tx, thing, _ACTION_WORD[intent.action], intent.changes())
+            states.save(
+                tx,
+                THINGS,
+                thing.thing_id,
+                thing.to_json(),
+                _ACTION_WORD[intent.action],
+                intent.changes(),
+            )
             retention.entity_history(tx, thing.channel_id, ChangeKind.THING, thing.thing_id, keep)
             reply = {
                 "channel_id": intent.channel_id,
@@ -73,23 +74,23 @@ class Things:
                 "thing_id": thing.thing_id,
                 "accepted": True,
             }
-            if intent.op_id:
-                ops.remember(tx, intent.channel_id, key, reply, now)
             return reply
 
-        return await self._ctx.store.write(write)
+        return await self._ctx.store.write(
+            lambda tx: write_once(tx, intent.channel_id, key, now, produce)
+        )
 
     async def listing(
         self, credentials: Credentials, channel_id: str, state: str, limit: int
     ) -> dict[str, Any]:
         await self._ctx.auth.channel_access(channel_id, credentials, frozenset({Scope.SUBSCRIBE}))
-        states = STATES.get(state)
-        if states is None:
+        wanted = STATES.get(state)
+        if wanted is None:
             raise PushgodError(
                 ErrorCode.INVALID_QUERY, "state must be active, archived, deleted or all"
             )
-        rows = thing_rows.listing(
-            self._ctx.store.tables, channel_id, states, limit=min(limit, MAX_PAGE)
+        rows = states.listing(
+            self._ctx.store.tables, THINGS, channel_id, wanted, limit=min(limit, MAX_PAGE)
         )
         return {"things": rows}
 
@@ -110,14 +111,14 @@ class Things:
         await self._ctx.auth.channel_access(channel_id, credentials, frozenset({Scope.SUBSCRIBE}))
         self._existing(channel_id, thing_id)
         size = min(limit, MAX_PAGE)
-        changes = thing_rows.history(
-            self._ctx.store.tables, channel_id, thing_id, limit=size, before_seq=before_seq
+        changes = states.history(
+            self._ctx.store.tables, THINGS, channel_id, thing_id, limit=size, before_seq=before_seq
         )
         more = len(changes) == size
         return {"changes": changes, "next_before": changes[-1]["seq"] if changes and more else None}
 
     def _existing(self, channel_id: str, thing_id: str) -> Any:
-        thing = thing_rows.get(self._ctx.store.tables, channel_id, thing_id)
+        thing = states.get(self._ctx.store.tables, THINGS, channel_id, thing_id)
         if thing is None:
             raise PushgodError(
                 ErrorCode.THING_NOT_FOUND, f"thing {thing_id} does not exist in this channel"

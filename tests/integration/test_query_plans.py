@@ -5,12 +5,15 @@ from __future__ import annotations
 import pytest
 
 from pushgod.service.services import Services
-from pushgod.store import events, things
+from pushgod.store import states
 
 
 @pytest.mark.parametrize(
     ("sql", "params"),
-    [(events.UPDATES, ("C" * 26, "e1")), (things.HISTORY, ("C" * 26, "t1", 10, 5))],
+    [
+        (states.UPDATES, ("C" * 26, "event", "e1")),
+        (states.HISTORY, ("C" * 26, "thing", "t1", 10, 5)),
+    ],
 )
 async def test_history_queries_use_the_entity_index(
     services: Services, sql: str, params: tuple[object, ...]

@@ -23,9 +23,9 @@ from pushgod.service.auth import LOCAL_OPERATOR, Credentials
 from pushgod.service.context import now_ms
 from pushgod.service.scoping import op_key
 from pushgod.service.services import Services
-from pushgod.store import events as event_rows
 from pushgod.store import messages as message_rows
-from pushgod.store import ops
+from pushgod.store import ops, states
+from pushgod.store.states import EVENTS
 from pushgod.store.writer import Writer, WriteTx
 
 from .support import barrier, counts
@@ -198,7 +198,7 @@ async def test_every_change_has_a_feed_row_with_a_growing_seq(
     [stored] = message_rows.recent(services.store.tables, channel_id, now_ms(), limit=10)
     assert stored["seq"] == seqs[0]
     # An event's updates are its change rows.
-    updates = event_rows.updates(services.store.tables, channel_id, event_id)
+    updates = states.updates(services.store.tables, EVENTS, channel_id, event_id)
     assert [u["seq"] for u in updates] == seqs[1:4]
 
 
@@ -437,9 +437,20 @@ async def test_cleanup_removes_old_closed_events_with_their_updates(
     old_ongoing = open_event(created, new_hex_id(), now - 3 * DAY_MS)
 
     def write_old(tx: WriteTx) -> None:
-        event_rows.save(tx, old_closed, "created", created.changes())
-        event_rows.save(tx, advance_event(old_closed, close, now - 2 * DAY_MS), "closed", {})
-        event_rows.save(tx, old_ongoing, "created", created.changes())
+        states.save(
+            tx, EVENTS, old_closed.event_id, old_closed.to_json(), "created", created.changes()
+        )
+        states.save(
+            tx,
+            EVENTS,
+            old_closed.event_id,
+            advance_event(old_closed, close, now - 2 * DAY_MS).to_json(),
+            "closed",
+            {},
+        )
+        states.save(
+            tx, EVENTS, old_ongoing.event_id, old_ongoing.to_json(), "created", created.changes()
+        )
 
     await services.store.write(write_old)
     recent = await services.events.apply(creds(channel), created)
@@ -449,10 +460,10 @@ async def test_cleanup_removes_old_closed_events_with_their_updates(
     )
     assert await services.cleanup.run_once() == 1
     tables = services.store.tables
-    assert event_rows.get(tables, channel[0], old_closed.event_id) is None
-    assert event_rows.updates(tables, channel[0], old_closed.event_id) == []
-    assert event_rows.get(tables, channel[0], old_ongoing.event_id) is not None
-    assert len(event_rows.updates(tables, channel[0], recent["event_id"])) == 2
+    assert states.get(tables, EVENTS, channel[0], old_closed.event_id) is None
+    assert states.updates(tables, EVENTS, channel[0], old_closed.event_id) == []
+    assert states.get(tables, EVENTS, channel[0], old_ongoing.event_id) is not None
+    assert len(states.updates(tables, EVENTS, channel[0], recent["event_id"])) == 2
 
 
 async def test_cleanup_forgets_old_op_ids(services: Services, channel: Channel) -> None:

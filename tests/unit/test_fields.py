@@ -207,13 +207,6 @@ def test_required_text() -> None:
         assert "title" in caught.value.message
 
 
-def test_limited_text_counts_characters_after_trimming() -> None:
-    assert f.limited_text(" " + "é" * 24 + " ", "status", 24, ErrorCode.INVALID_STATUS) == "é" * 24
-    assert f.limited_text(" ", "status", 24, ErrorCode.INVALID_STATUS) is None
-    with expect(ErrorCode.INVALID_STATUS):
-        f.limited_text("x" * 25, "status", 24, ErrorCode.INVALID_STATUS)
-
-
 # -- tags and images ---------------------------------------------------------------------------
 
 
