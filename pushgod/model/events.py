@@ -80,11 +80,7 @@ class EventIntent:
     def changes(self) -> dict[str, Any]:
         """The fields this request set, as recorded in the event's list of updates."""
         skip = {"action", "channel_id", "op_id", "event_id"}
-        result: dict[str, Any] = {"action": self.action.value}
-        for item in dataclasses.fields(self):
-            value = getattr(self, item.name)
-            if item.name not in skip and value is not None:
-                result[item.name] = list(value) if isinstance(value, tuple) else value
+        result = {"action": self.action.value, **f.given_fields(self, skip)}
         return result
 
 

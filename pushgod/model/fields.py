@@ -6,6 +6,7 @@ table checks request shapes here and describes them in OpenAPI (and later MCP).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
@@ -47,6 +48,16 @@ class WireField:
 
 
 Schema: TypeAlias = dict[str, WireField]
+
+
+def given_fields(intent: object, skip: set[str]) -> dict[str, Any]:
+    """The fields of a dataclass that were given (not None), lists as JSON lists."""
+    result: dict[str, Any] = {}
+    for item in dataclasses.fields(intent):  # type: ignore[arg-type]
+        value = getattr(intent, item.name)
+        if item.name not in skip and value is not None:
+            result[item.name] = list(value) if isinstance(value, tuple) else value
+    return result
 
 
 def check_shape(data: object, schema: Schema) -> dict[str, Any]:

@@ -100,11 +100,7 @@ class ThingIntent:
     def changes(self) -> dict[str, Any]:
         """The fields this request set, as recorded in the thing's history."""
         skip = {"action", "channel_id", "op_id", "thing_id", "location"}
-        result: dict[str, Any] = {"action": self.action.value}
-        for item in dataclasses.fields(self):
-            value = getattr(self, item.name)
-            if item.name not in skip and value is not None:
-                result[item.name] = list(value) if isinstance(value, tuple) else value
+        result = {"action": self.action.value, **f.given_fields(self, skip)}
         if self.location is not None:
             result["location_type"], result["location_value"] = self.location
         return result
