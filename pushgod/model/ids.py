@@ -11,6 +11,7 @@ from pushgod.model.errors import ErrorCode, PushgodError
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DECODE = {ch: i for i, ch in enumerate(CROCKFORD)} | {"O": 0, "I": 1, "L": 1}
 CHANNEL_ID_LENGTH = 26
+_CANONICAL = re.compile(f"[{CROCKFORD}]{{{CHANNEL_ID_LENGTH}}}")
 
 ENTITY_ID = re.compile(r"[A-Za-z0-9_:-]{1,64}")
 OP_ID = re.compile(r"[A-Za-z0-9_:-]{1,128}")
@@ -32,6 +33,8 @@ def parse_channel_id(text: str) -> str:
     Lower case, `O` for 0, `I`/`L` for 1, dashes and whitespace are tolerated; the
     result is upper case. Raises `invalid_channel_id` otherwise.
     """
+    if _CANONICAL.fullmatch(text) and _DECODE[text[-1]] & 3 == 0:
+        return text  # the common case, checked without decoding
     kept = "".join(ch for ch in text if ch != "-" and not ch.isspace())
     # Only ASCII: str.upper() maps some other letters to ASCII (U+0131 to "I", U+FB00 to "FF").
     cleaned = kept.upper() if kept.isascii() else ""

@@ -35,7 +35,7 @@ _GET = (
 
 
 def get(tables: Tables, channel_id: str) -> ChannelRow | None:
-    row = tables.db.execute_sql(_GET, (channel_id,)).fetchone()
+    row = tables.execute(_GET, (channel_id,)).fetchone()
     return ChannelRow(*row) if row else None
 
 

@@ -79,7 +79,7 @@ class Store:
 
     def ping(self) -> None:
         """Raise unless the database answers a query."""
-        self.tables.db.execute_sql("SELECT 1").fetchone()
+        self.tables.execute("SELECT 1").fetchone()
 
     def close(self) -> None:
         """Finish queued writes, then close this thread's read connection."""

@@ -26,7 +26,7 @@ def insert(tx: WriteTx, message: dict[str, Any]) -> int:
         message,
         store_data=False,
     )
-    tx.tables.db.execute_sql(
+    tx.tables.execute(
         "INSERT INTO messages (seq, id, channel_id, created_at, expires_at, data)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (

@@ -9,14 +9,14 @@ from pushgod.store.writer import WriteTx, dumps
 
 
 def recall(tx: WriteTx, channel_id: str, key: str) -> dict[str, Any] | None:
-    row = tx.tables.db.execute_sql(
+    row = tx.tables.execute(
         "SELECT result FROM ops WHERE channel_id = ? AND key = ?", (channel_id, key)
     ).fetchone()
     return json.loads(row[0]) if row else None
 
 
 def remember(tx: WriteTx, channel_id: str, key: str, result: dict[str, Any], at: int) -> None:
-    tx.tables.db.execute_sql(
+    tx.tables.execute(
         "INSERT INTO ops (channel_id, key, created_at, result) VALUES (?, ?, ?, ?)",
         (channel_id, key, at, dumps(result)),
     )

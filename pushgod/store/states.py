@@ -43,7 +43,7 @@ HISTORY = (
 
 
 def get(tables: Tables, table: StateTable[S], channel_id: str, entity_id: str) -> S | None:
-    row = tables.db.execute_sql(
+    row = tables.execute(
         f"SELECT data FROM {table.name} WHERE channel_id = ? AND id = ?",  # noqa: S608
         (channel_id, entity_id),
     ).fetchone()
@@ -59,7 +59,7 @@ def save(
     update: dict[str, Any],
 ) -> Change:
     """Insert or replace the state and emit the change: the update applied, the state after."""
-    tx.tables.db.execute_sql(
+    tx.tables.execute(
         f"INSERT OR REPLACE INTO {table.name}"  # noqa: S608
         " (channel_id, id, state, updated_at, data) VALUES (?, ?, ?, ?, ?)",
         (state["channel_id"], entity_id, state["state"], state["updated_at"], dumps(state)),
@@ -79,7 +79,7 @@ def listing(
 ) -> list[dict[str, Any]]:
     """States of the entities in the given states, most recently changed first."""
     wanted = list(states)
-    rows = tables.db.execute_sql(
+    rows = tables.execute(
         f"SELECT data FROM {table.name} WHERE channel_id = ?"  # noqa: S608
         f" AND state IN ({','.join('?' * len(wanted))}) ORDER BY updated_at DESC LIMIT ?",
         (channel_id, *wanted, limit),
@@ -88,7 +88,7 @@ def listing(
 
 
 def count_by_state(tables: Tables, table: StateTable[Any], channel_id: str) -> dict[str, int]:
-    rows = tables.db.execute_sql(
+    rows = tables.execute(
         f"SELECT state, COUNT(*) FROM {table.name} WHERE channel_id = ?"  # noqa: S608
         " GROUP BY state",
         (channel_id,),
@@ -100,7 +100,7 @@ def updates(
     tables: Tables, table: StateTable[Any], channel_id: str, entity_id: str
 ) -> list[dict[str, Any]]:
     """All of an entity's changes in order: sequence number, time and what each set."""
-    rows = tables.db.execute_sql(UPDATES, (channel_id, table.kind.value, entity_id))
+    rows = tables.execute(UPDATES, (channel_id, table.kind.value, entity_id))
     return [{"seq": seq, "at": at, **json.loads(data)["update"]} for seq, at, data in rows]
 
 
@@ -115,5 +115,5 @@ def history(
 ) -> list[dict[str, Any]]:
     """An entity's changes newest first, each with what it set and the state after it."""
     before = before_seq if before_seq is not None else 2**63 - 1
-    rows = tables.db.execute_sql(HISTORY, (channel_id, table.kind.value, entity_id, before, limit))
+    rows = tables.execute(HISTORY, (channel_id, table.kind.value, entity_id, before, limit))
     return [{"seq": seq, "at": at, **json.loads(data)} for seq, at, data in rows]

@@ -35,7 +35,7 @@ _BY_HASH = (
 
 
 def by_hash(tables: Tables, token_hash: str) -> TokenRow | None:
-    row = tables.db.execute_sql(_BY_HASH, (token_hash,)).fetchone()
+    row = tables.execute(_BY_HASH, (token_hash,)).fetchone()
     return TokenRow(*row) if row else None
 
 

@@ -57,11 +57,12 @@ class WriteTx:
         `store_data=False` keeps the payload out of the row when the entity's own row
         already holds it (messages), so a message is not stored twice.
         """
-        seq: int = self.tables.db.execute_sql(
+        seq = self.tables.execute(
             "INSERT INTO changes (channel_id, kind, entity_id, action, at, data)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (channel_id, kind.value, entity_id, action, at, dumps(data) if store_data else None),
         ).lastrowid
+        assert seq is not None  # an INSERT always has one
         change = Change(seq, channel_id, kind, entity_id, action, at, data)
         self.changes.append(change)
         return change
@@ -137,7 +138,7 @@ class Writer:
             self._db.close()
 
     def _commit(self, batch: list[_Job[Any]]) -> None:
-        execute = self._db.execute_sql
+        execute = self._tables.execute
         try:
             with self._db.atomic():
                 for job in batch:
