@@ -108,6 +108,19 @@ class Authenticator:
         self._note_use(token)
         return channel
 
+    def remembered_sender(self, channel_id: str, credentials: Credentials) -> str | None:
+        """For a send route: the hash its body password was verified against before.
+
+        Only when nothing else needs checking (no gateway token is required, or it was
+        sent). The write then compares this hash with the channel's inside its own
+        transaction, which saves the send a read of the channel before it.
+        """
+        if credentials.password is None:
+            return None
+        if self._gateway_token and not self._is_gateway_token(credentials.bearer):
+            return None
+        return self._passwords.remembered(channel_id, credentials.password)
+
     def admin(self, credentials: Credentials | None) -> None:
         """Pass for the local operator or an admin token, else raise."""
         if credentials is LOCAL_OPERATOR:

@@ -10,9 +10,10 @@ from pushgod.model.events import EventAction, EventIntent, EventState, advance_e
 from pushgod.model.fields import MAX_PAGE
 from pushgod.model.ids import new_hex_id
 from pushgod.model.tokens import Scope
+from pushgod.service import scoping
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
-from pushgod.service.scoping import op_key, require_live_thing, write_once
+from pushgod.service.scoping import op_key, require_live_thing
 from pushgod.store import retention, states
 from pushgod.store.states import EVENTS
 from pushgod.store.writer import WriteTx
@@ -39,9 +40,6 @@ class Events:
         Unlike PushGo, which keeps no events, an unknown event_id is `event_not_found`
         and a change to a closed event is `event_closed`.
         """
-        await self._ctx.auth.channel_access(
-            intent.channel_id, credentials, frozenset({Scope.PUBLISH}), sender_route=True
-        )
         now = self._ctx.clock()
         op_id = intent.op_id or new_hex_id()
         target = intent.event_id or f"new:{intent.thing_id or '-'}"
@@ -81,8 +79,8 @@ class Events:
             reply["accepted"] = True
             return reply
 
-        return await self._ctx.store.write(
-            lambda tx: write_once(tx, intent.channel_id, key, now, produce)
+        return await scoping.send(
+            self._ctx, credentials, intent.channel_id, frozenset({Scope.PUBLISH}), key, now, produce
         )
 
     async def listing(

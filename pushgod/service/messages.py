@@ -8,9 +8,10 @@ from pushgod.model.fields import MAX_PAGE
 from pushgod.model.ids import new_hex_id
 from pushgod.model.messages import MessageIntent
 from pushgod.model.tokens import Scope
+from pushgod.service import scoping
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
-from pushgod.service.scoping import op_key, require_live_thing, write_once
+from pushgod.service.scoping import op_key, require_live_thing
 from pushgod.store import messages as message_rows
 from pushgod.store.writer import WriteTx
 
@@ -24,9 +25,6 @@ class Messages:
 
         A repeated op_id returns the first reply and stores nothing.
         """
-        await self._ctx.auth.channel_access(
-            intent.channel_id, credentials, frozenset({Scope.PUBLISH}), sender_route=True
-        )
         now = self._ctx.clock()
         op_id = intent.op_id or new_hex_id()
         key = op_key("message", intent.thing_id or "-", intent.op_id)
@@ -62,8 +60,8 @@ class Messages:
             reply["accepted"] = True
             return reply
 
-        return await self._ctx.store.write(
-            lambda tx: write_once(tx, intent.channel_id, key, now, produce)
+        return await scoping.send(
+            self._ctx, credentials, intent.channel_id, frozenset({Scope.PUBLISH}), key, now, produce
         )
 
     async def recent(

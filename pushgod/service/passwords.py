@@ -63,12 +63,7 @@ class Passwords:
         passwords being checked for this client right now, so guesses sent all at
         once are limited as well as guesses sent one after another.
         """
-        # Keyed BLAKE2b is a MAC, like HMAC; unlike hmac.digest, which releases the GIL
-        # on every call and so waits out the writer thread (milliseconds under load),
-        # it keeps the GIL for short inputs.
-        key = hashlib.blake2b(
-            f"{channel_id}\0{password}".encode(), key=self._secret, digest_size=32
-        ).digest()
+        key = self._key(channel_id, password)
         if self._verified.get(key) == stored_hash:
             self._verified.move_to_end(key)
             return
@@ -98,6 +93,18 @@ class Passwords:
             return
         self._record_failure(client)
         raise PushgodError(ErrorCode.PASSWORD_MISMATCH, "the password does not match the channel")
+
+    def remembered(self, channel_id: str, password: str) -> str | None:
+        """The stored hash this password was last verified against, if it ever was."""
+        return self._verified.get(self._key(channel_id, password))
+
+    def _key(self, channel_id: str, password: str) -> bytes:
+        # Keyed BLAKE2b is a MAC, like HMAC; unlike hmac.digest, which releases the GIL
+        # on every call and so waits out the writer thread (milliseconds under load),
+        # it keeps the GIL for short inputs.
+        return hashlib.blake2b(
+            f"{channel_id}\0{password}".encode(), key=self._secret, digest_size=32
+        ).digest()
 
     async def _run(self, fn: Callable[..., T], *args: str) -> T:
         if self._slots.locked():

@@ -1,4 +1,4 @@
-"""Rules shared by the write use cases: op_id keys, the channel and thing they act on."""
+"""How the write use cases run: authorization, op_id keys, the channel and thing they act on."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ from typing import Any
 
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.things import ThingState
+from pushgod.model.tokens import Scope
+from pushgod.service.auth import Credentials
+from pushgod.service.context import Context
 from pushgod.store import channels as channel_rows
 from pushgod.store import ops, states
+from pushgod.store.channels import ChannelRow
 from pushgod.store.writer import WriteTx
 
 
@@ -20,19 +24,53 @@ def op_key(kind: str, target: str, op_id: str | None) -> str | None:
     return f"{kind}:{target}:{op_id}".lower() if op_id else None
 
 
+Produce = Callable[[WriteTx], dict[str, Any]]
+
+
+async def send(
+    ctx: Context,
+    credentials: Credentials,
+    channel_id: str,
+    scopes: frozenset[Scope],
+    key: str | None,
+    at: int,
+    produce: Produce,
+) -> dict[str, Any]:
+    """Authorize a send route and run its write once; returns the reply after the commit.
+
+    A body password verified before is checked against the channel's current hash
+    inside the write (one read fewer per send); if the hash changed meanwhile, the
+    password is verified afresh and the write runs again.
+    """
+    known_hash = ctx.auth.remembered_sender(channel_id, credentials)
+    if known_hash is not None:
+        try:
+            return await ctx.store.write(
+                lambda tx: write_once(tx, channel_id, key, at, produce, known_hash)
+            )
+        except PushgodError as error:
+            if error.code is not ErrorCode.PASSWORD_MISMATCH:
+                raise
+    await ctx.auth.channel_access(channel_id, credentials, scopes, sender_route=True)
+    return await ctx.store.write(lambda tx: write_once(tx, channel_id, key, at, produce))
+
+
 def write_once(
     tx: WriteTx,
     channel_id: str,
     key: str | None,
     at: int,
-    produce: Callable[[WriteTx], dict[str, Any]],
+    produce: Produce,
+    password_hash: str | None = None,
 ) -> dict[str, Any]:
     """Run a write of the channel and return its reply; for a repeated op, the first reply.
 
-    The channel is checked inside the transaction: it may have been deleted since the
-    request was authorized.
+    The channel is read inside the transaction: it may have been deleted since the
+    request was authorized, or (given `password_hash`) its password changed.
     """
-    require_channel(tx, channel_id)
+    channel = require_channel(tx, channel_id)
+    if password_hash is not None and channel.password_hash != password_hash:
+        raise PushgodError(ErrorCode.PASSWORD_MISMATCH, "the channel's password has changed")
     if key is not None and (prior := ops.recall(tx, channel_id, key)):
         return prior
     reply = produce(tx)
@@ -41,10 +79,12 @@ def write_once(
     return reply
 
 
-def require_channel(tx: WriteTx, channel_id: str) -> None:
+def require_channel(tx: WriteTx, channel_id: str) -> ChannelRow:
     """Inside the write: the channel may have been deleted since the request was authorized."""
-    if channel_rows.get(tx.tables, channel_id) is None:
+    channel = channel_rows.get(tx.tables, channel_id)
+    if channel is None:
         raise PushgodError(ErrorCode.CHANNEL_NOT_FOUND, f"channel {channel_id} does not exist")
+    return channel
 
 
 def require_live_thing(tx: WriteTx, channel_id: str, thing_id: str) -> None:

@@ -10,9 +10,10 @@ from pushgod.model.fields import MAX_PAGE
 from pushgod.model.ids import new_hex_id
 from pushgod.model.things import ThingAction, ThingIntent, ThingState, change_thing, create_thing
 from pushgod.model.tokens import Scope
+from pushgod.service import scoping
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
-from pushgod.service.scoping import op_key, write_once
+from pushgod.service.scoping import op_key
 from pushgod.store import retention, states
 from pushgod.store.states import THINGS
 from pushgod.store.writer import WriteTx
@@ -39,9 +40,6 @@ class Things:
         Unlike PushGo, an unknown thing_id is `thing_not_found` and a deleted thing
         refuses further changes with `thing_deleted`.
         """
-        await self._ctx.auth.channel_access(
-            intent.channel_id, credentials, WRITE_SCOPES, sender_route=True
-        )
         now = self._ctx.clock()
         op_id = intent.op_id or new_hex_id()
         key = op_key("thing", intent.thing_id or "new", intent.op_id)
@@ -76,8 +74,8 @@ class Things:
             }
             return reply
 
-        return await self._ctx.store.write(
-            lambda tx: write_once(tx, intent.channel_id, key, now, produce)
+        return await scoping.send(
+            self._ctx, credentials, intent.channel_id, WRITE_SCOPES, key, now, produce
         )
 
     async def listing(
