@@ -134,6 +134,25 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamsSettings:
+    keepalive: int = setting(
+        25_000,
+        "How often an idle stream (SSE, NDJSON, WebSocket) sends a keepalive, so that "
+        "proxies keep it open.",
+        "duration",
+        minimum=1000,
+    )
+    buffer: int = setting(
+        1_000,
+        "Items a subscriber may fall behind before its stream is closed; the client then "
+        "resumes from the last sequence number it saw.",
+        "int",
+        minimum=1,
+        maximum=1_000_000,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class SecuritySettings:
     password_threads: int = setting(
         2,
@@ -183,6 +202,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    streams: StreamsSettings = field(default_factory=StreamsSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     log: LogSettings = field(default_factory=LogSettings)
     mcp: McpSettings = field(default_factory=McpSettings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from pushgod.config import Settings
-from pushgod.http import admin, channels, health, openapi, sender
+from pushgod.http import admin, channels, health, openapi, sender, streams
 from pushgod.http.keys import SERVICES, SETTINGS
 from pushgod.http.middlewares import errors, stamp_response
 from pushgod.http.requests import MAX_BODY
@@ -18,6 +18,18 @@ def create_app(settings: Settings, services: Services) -> web.Application:
     app[SETTINGS] = settings
     app[SERVICES] = services
     app.on_response_prepare.append(stamp_response)
-    routes = [*health.ROUTES, *sender.ROUTES, *channels.ROUTES, *admin.ROUTES]
+    app.on_shutdown.append(_end_streams)
+    routes = [
+        *health.ROUTES,
+        *sender.ROUTES,
+        *channels.ROUTES,
+        *streams.ROUTES,
+        *admin.ROUTES,
+    ]
     add_routes(app, [*routes, openapi.route(routes)])
     return app
+
+
+async def _end_streams(app: web.Application) -> None:
+    """Shutdown: open streams say why they end and finish, so nothing waits on them."""
+    app[SERVICES].streams.close_all()

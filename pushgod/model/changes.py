@@ -25,3 +25,17 @@ class Change:
     action: str
     at: int
     data: dict[str, Any]
+
+
+def stream_item(change: Change) -> dict[str, Any]:
+    """A change as streams carry it: its sequence number, type, action and time, then the
+    message, or the event or thing state after the change with the update applied."""
+    payload = {"message": change.data} if change.kind is ChangeKind.MESSAGE else change.data
+    return {
+        "seq": change.seq,
+        "type": change.kind.value,
+        "action": change.action,
+        "at": change.at,
+        "channel_id": change.channel_id,
+        **payload,
+    }

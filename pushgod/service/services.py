@@ -11,6 +11,7 @@ from pushgod.service.events import Events
 from pushgod.service.hub import Hub
 from pushgod.service.messages import Messages
 from pushgod.service.passwords import Passwords
+from pushgod.service.streams import Streams
 from pushgod.service.things import Things
 from pushgod.service.tokens import Tokens
 from pushgod.store.database import Store
@@ -36,6 +37,7 @@ class Services:
         self.events = Events(ctx)
         self.things = Things(ctx)
         self.cleanup = Cleanup(ctx)
+        self.streams = Streams(ctx)
 
     def open(self) -> None:
         """Migrate the database and start the writer; changes then flow to the hub."""

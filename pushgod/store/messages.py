@@ -41,7 +41,7 @@ def insert(tx: WriteTx, message: dict[str, Any]) -> int:
     return change.seq
 
 
-def _decode(row: dict[str, Any]) -> dict[str, Any]:
+def decode(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "seq": row["seq"],
         "message_id": row["id"],
@@ -74,7 +74,7 @@ def recent(
     if since_ms is not None:
         condition &= table.created_at >= since_ms
     query = table.select().where(condition).order_by(table.seq.desc()).limit(limit)
-    return [_decode(row) for row in query]
+    return [decode(row) for row in query]
 
 
 def count_live(tables: Tables, channel_id: str, now_ms: int) -> int:

@@ -1,0 +1,176 @@
+"""Streams: a channel's items replayed from the change feed, then live from the hub.
+
+A stream subscribes to the hub before it reads the replay from the store, so a change
+committed meanwhile is in one or the other (or both: items are sent in sequence order
+and anything at or below the last sent sequence number is skipped). Resuming from the
+last sequence number a client saw therefore never skips or repeats an item, also
+across a restart, since the store holds every committed change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pushgod.model.changes import Change, ChangeKind, stream_item
+from pushgod.model.since import Since
+from pushgod.model.tokens import Scope
+from pushgod.service.auth import Credentials
+from pushgod.service.context import Context
+from pushgod.service.hub import Hub
+from pushgod.store import feed
+
+KEEPALIVE = object()
+"""Yielded by `Stream.items` when nothing happened for a keepalive interval."""
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """The last thing a stream says before it ends on its own: why, and where to resume."""
+
+    reason: str
+    resume_after: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "closed", "reason": self.reason, "resume_after": self.resume_after}
+
+
+class _Subscription:
+    """One stream's share of the hub: a bounded buffer of the channel's changes."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        channel_id: str,
+        kinds: frozenset[ChangeKind],
+        size: int,
+        on_close: Callable[[_Subscription], None],
+    ) -> None:
+        self._on_close = on_close
+        self._channel_id = channel_id
+        self._kinds = kinds
+        self._size = size
+        self._changes: deque[Change] = deque()
+        self._wakeup = asyncio.Event()
+        self.overflowed = False
+        self.closed = False
+        self._unsubscribe = hub.subscribe(self._receive)
+
+    def _receive(self, changes: list[Change]) -> None:
+        for change in changes:
+            if change.channel_id != self._channel_id or change.kind not in self._kinds:
+                continue
+            if len(self._changes) >= self._size:
+                # A consumer this far behind is closed rather than buffered without bound;
+                # it resumes from its last sequence number.
+                self.overflowed = True
+                self.close()
+                return
+            self._changes.append(change)
+        self._wakeup.set()
+
+    async def next(self, timeout_s: float) -> list[Change] | None:
+        """The changes received so far, waiting up to `timeout_s`; None on a timeout."""
+        if not self._changes and not self.closed:
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):
+                    await self._wakeup.wait()
+            if not self._changes and not self.closed:
+                return None
+        taken = list(self._changes)
+        self._changes.clear()
+        return taken
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._unsubscribe()
+            self._on_close(self)
+            self._wakeup.set()
+
+
+class Stream:
+    def __init__(
+        self,
+        ctx: Context,
+        subscription: _Subscription,
+        channel_id: str,
+        kinds: frozenset[ChangeKind],
+    ) -> None:
+        self._ctx = ctx
+        self._subscription = subscription
+        self._channel_id = channel_id
+        self._kinds = kinds
+
+    async def items(
+        self, since: Since, *, poll: bool, keepalive_s: float
+    ) -> AsyncGenerator[dict[str, Any] | object, None]:
+        """Stream items in sequence order, KEEPALIVE when idle, and a Closing at the end
+        when the stream ends on its own (too slow a consumer, or shutdown)."""
+        last = since.after_seq
+        try:
+            for change in self._replay(since):
+                yield stream_item(change)
+                last = change.seq
+            if poll:
+                return
+            while True:
+                changes = await self._subscription.next(keepalive_s)
+                if changes is None:
+                    yield KEEPALIVE
+                    continue
+                now = self._ctx.clock()
+                for change in changes:
+                    if change.seq <= last or _expired(change, now):
+                        continue
+                    yield stream_item(change)
+                    last = change.seq
+                if self._subscription.closed:
+                    reason = "too far behind" if self._subscription.overflowed else "shutdown"
+                    yield Closing(reason, last)
+                    return
+        finally:
+            self._subscription.close()
+
+    def _replay(self, since: Since) -> Iterable[Change]:
+        tables, now = self._ctx.store.tables, self._ctx.clock()
+        if not since.replay:
+            return []
+        if since.latest:
+            newest = feed.newest(tables, self._channel_id, self._kinds, now)
+            return [newest] if newest else []
+        return feed.replay(
+            tables, self._channel_id, self._kinds, now, after_seq=since.after_seq, at_ms=since.at_ms
+        )
+
+
+def _expired(change: Change, now_ms: int) -> bool:
+    expires_at = change.data.get("expires_at") if change.kind is ChangeKind.MESSAGE else None
+    return expires_at is not None and expires_at <= now_ms
+
+
+class Streams:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._open: set[_Subscription] = set()
+
+    async def open(
+        self, credentials: Credentials, channel_id: str, kinds: frozenset[ChangeKind]
+    ) -> Stream:
+        """Authorize a reader of the channel and subscribe it to the hub."""
+        await self._ctx.auth.channel_access(channel_id, credentials, frozenset({Scope.SUBSCRIBE}))
+        subscription = _Subscription(
+            self._ctx.hub, channel_id, kinds, self._ctx.settings.streams.buffer, self._open.discard
+        )
+        self._open.add(subscription)
+        return Stream(self._ctx, subscription, channel_id, kinds)
+
+    def close_all(self) -> None:
+        """End every open stream (at shutdown): each sends its Closing and returns."""
+        for subscription in list(self._open):
+            subscription.close()
