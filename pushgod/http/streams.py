@@ -62,7 +62,8 @@ async def sse(request: web.Request) -> web.StreamResponse:
             elif isinstance(item, Closing):
                 text = f"event: closed\ndata: {_dumps(item.to_json())}\n\n"
             else:
-                text = f"id: {item['seq']}\nevent: {item['type']}\ndata: {_dumps(item)}\n\n"
+                await response.write(item.sse)
+                continue
             await response.write(text.encode())
         await response.write_eof()
     except ConnectionResetError:
@@ -81,12 +82,13 @@ async def ndjson(request: web.Request) -> web.StreamResponse:
     try:
         async for item in items:
             if item is KEEPALIVE:
-                line: dict[str, Any] = {"type": "keepalive", "at": now_ms()}
+                line = _dumps({"type": "keepalive", "at": now_ms()}) + "\n"
             elif isinstance(item, Closing):
-                line = item.to_json()
+                line = _dumps(item.to_json()) + "\n"
             else:
-                line = item
-            await response.write((_dumps(line) + "\n").encode())
+                await response.write(item.line)
+                continue
+            await response.write(line.encode())
         await response.write_eof()
     except ConnectionResetError:
         pass  # the client left; the next write told us
@@ -109,7 +111,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 await socket.send_str(_dumps(item.to_json()))
                 await socket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=item.reason.encode())
                 return
-            await socket.send_str(_dumps(item))
+            await socket.send_str(item.json)
         await socket.close()
 
     sender = asyncio.create_task(pump(), name="pushgod.stream.ws")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
+import json
+from collections import OrderedDict, deque
 from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,26 @@ from pushgod.store import feed
 
 KEEPALIVE = object()
 """Yielded by `Stream.items` when nothing happened for a keepalive interval."""
+
+
+ENCODED_ITEMS = 1024
+"""Recent items kept encoded: every subscriber of a channel sends the same bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A stream item, encoded once for every subscriber: as JSON, an SSE event, a line."""
+
+    seq: int
+    json: str
+    sse: bytes
+    line: bytes
+
+    @classmethod
+    def of(cls, change: Change) -> Item:
+        text = json.dumps(stream_item(change), separators=(",", ":"), ensure_ascii=False)
+        event = f"id: {change.seq}\nevent: {change.kind.value}\ndata: {text}\n\n"
+        return cls(change.seq, text, event.encode(), (text + "\n").encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +122,9 @@ class Stream:
         subscription: _Subscription,
         channel_id: str,
         kinds: frozenset[ChangeKind],
+        encode: Callable[[Change], Item],
     ) -> None:
+        self._encode = encode
         self._ctx = ctx
         self._subscription = subscription
         self._channel_id = channel_id
@@ -109,13 +132,13 @@ class Stream:
 
     async def items(
         self, since: Since, *, poll: bool, keepalive_s: float
-    ) -> AsyncGenerator[dict[str, Any] | object, None]:
-        """Stream items in sequence order, KEEPALIVE when idle, and a Closing at the end
+    ) -> AsyncGenerator[Item | Closing | object, None]:
+        """Items in sequence order, KEEPALIVE when idle, and a Closing at the end
         when the stream ends on its own (too slow a consumer, or shutdown)."""
         last = since.after_seq
         try:
             for change in self._replay(since):
-                yield stream_item(change)
+                yield self._encode(change)
                 last = change.seq
             if poll:
                 return
@@ -128,7 +151,7 @@ class Stream:
                 for change in changes:
                     if change.seq <= last or _expired(change, now):
                         continue
-                    yield stream_item(change)
+                    yield self._encode(change)
                     last = change.seq
                 if self._subscription.closed:
                     reason = "too far behind" if self._subscription.overflowed else "shutdown"
@@ -158,6 +181,7 @@ class Streams:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._open: set[_Subscription] = set()
+        self._encoded: OrderedDict[int, Item] = OrderedDict()
 
     async def open(
         self, credentials: Credentials, channel_id: str, kinds: frozenset[ChangeKind]
@@ -168,7 +192,15 @@ class Streams:
             self._ctx.hub, channel_id, kinds, self._ctx.settings.streams.buffer, self._open.discard
         )
         self._open.add(subscription)
-        return Stream(self._ctx, subscription, channel_id, kinds)
+        return Stream(self._ctx, subscription, channel_id, kinds, self._encode)
+
+    def _encode(self, change: Change) -> Item:
+        item = self._encoded.get(change.seq)
+        if item is None:
+            item = self._encoded[change.seq] = Item.of(change)
+            if len(self._encoded) > ENCODED_ITEMS:
+                self._encoded.popitem(last=False)
+        return item
 
     def close_all(self) -> None:
         """End every open stream (at shutdown): each sends its Closing and returns."""

@@ -16,7 +16,7 @@ from pushgod.model.since import LIVE_ONLY, STREAM_KINDS
 from pushgod.model.tokens import Scope
 from pushgod.service.auth import LOCAL_OPERATOR, Credentials
 from pushgod.service.services import Services
-from pushgod.service.streams import Closing
+from pushgod.service.streams import Closing, Item
 
 from .support import Client, admin_token, basic, bearer, channel_token, fail, ok
 
@@ -268,12 +268,12 @@ class TestSlowConsumer:
         received = [item async for item in items]
         *delivered, closing = received
         assert isinstance(closing, Closing) and closing.reason == "too far behind"
-        assert len(delivered) == 3 and all(isinstance(i, dict) for i in delivered)
+        assert len(delivered) == 3 and all(isinstance(i, Item) for i in delivered)
         query = f"since={closing.resume_after}&poll=1"
         async with client.get(path(channel, "json", query), headers=basic(*channel)) as reply:
             rest = [json.loads(line) for line in (await reply.text()).splitlines()]
-        got = [i["message"]["message_id"] for i in [*delivered, *rest]]  # type: ignore[index]
-        assert got == sent
+        first = [json.loads(i.json) for i in delivered]  # type: ignore[attr-defined]
+        assert [i["message"]["message_id"] for i in [*first, *rest]] == sent
 
 
 async def test_shutdown_ends_open_streams(
