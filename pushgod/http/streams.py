@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -48,23 +48,39 @@ async def _open(request: web.Request) -> AsyncGenerator[Any, None]:
     return stream.items(since, poll=poll == "1", keepalive_s=keepalive_s)
 
 
-async def sse(request: web.Request) -> web.StreamResponse:
+def _sse_frame(item: Any) -> bytes:
+    if item is KEEPALIVE:
+        return b": keepalive\n\n"
+    if isinstance(item, Closing):
+        return f"event: closed\ndata: {_dumps(item.to_json())}\n\n".encode()
+    frame: bytes = item.sse
+    return frame
+
+
+def _ndjson_frame(item: Any) -> bytes:
+    if item is KEEPALIVE:
+        return (_dumps({"type": "keepalive", "at": now_ms()}) + "\n").encode()
+    if isinstance(item, Closing):
+        return (_dumps(item.to_json()) + "\n").encode()
+    line: bytes = item.line
+    return line
+
+
+async def _send(
+    request: web.Request,
+    content_type: str,
+    frame: Callable[[Any], bytes],
+    preamble: bytes = b"",
+) -> web.StreamResponse:
+    """Write a stream's items as frames until it ends or the client leaves."""
     items = await _open(request)
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
-    )
+    response = web.StreamResponse(headers={"Content-Type": content_type, "X-Accel-Buffering": "no"})
     await response.prepare(request)
     try:
-        await response.write(f"retry: {SSE_RETRY_MS}\n\n".encode())
+        if preamble:
+            await response.write(preamble)
         async for item in items:
-            if item is KEEPALIVE:
-                text = ": keepalive\n\n"
-            elif isinstance(item, Closing):
-                text = f"event: closed\ndata: {_dumps(item.to_json())}\n\n"
-            else:
-                await response.write(item.sse)
-                continue
-            await response.write(text.encode())
+            await response.write(frame(item))
         await response.write_eof()
     except ConnectionResetError:
         pass  # the client left; the next write told us
@@ -73,28 +89,13 @@ async def sse(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def sse(request: web.Request) -> web.StreamResponse:
+    retry = f"retry: {SSE_RETRY_MS}\n\n".encode()
+    return await _send(request, "text/event-stream", _sse_frame, retry)
+
+
 async def ndjson(request: web.Request) -> web.StreamResponse:
-    items = await _open(request)
-    response = web.StreamResponse(
-        headers={"Content-Type": "application/x-ndjson", "X-Accel-Buffering": "no"}
-    )
-    await response.prepare(request)
-    try:
-        async for item in items:
-            if item is KEEPALIVE:
-                line = _dumps({"type": "keepalive", "at": now_ms()}) + "\n"
-            elif isinstance(item, Closing):
-                line = _dumps(item.to_json()) + "\n"
-            else:
-                await response.write(item.line)
-                continue
-            await response.write(line.encode())
-        await response.write_eof()
-    except ConnectionResetError:
-        pass  # the client left; the next write told us
-    finally:
-        await items.aclose()
-    return response
+    return await _send(request, "application/x-ndjson", _ndjson_frame)
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
