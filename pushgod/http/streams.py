@@ -44,8 +44,7 @@ async def _open(request: web.Request) -> AsyncGenerator[Any, None]:
         path_channel_id(request),
         parse_kinds(request.query.get("types")),
     )
-    keepalive_s = request.app[SETTINGS].streams.keepalive / 1000
-    return stream.items(since, poll=poll == "1", keepalive_s=keepalive_s)
+    return stream.items(since, poll=poll == "1")
 
 
 def _sse_frame(item: Any) -> bytes:
@@ -53,8 +52,7 @@ def _sse_frame(item: Any) -> bytes:
         return b": keepalive\n\n"
     if isinstance(item, Closing):
         return f"event: closed\ndata: {_dumps(item.to_json())}\n\n".encode()
-    frame: bytes = item.sse
-    return frame
+    return b"".join(one.sse for one in item)
 
 
 def _ndjson_frame(item: Any) -> bytes:
@@ -62,8 +60,7 @@ def _ndjson_frame(item: Any) -> bytes:
         return (_dumps({"type": "keepalive", "at": now_ms()}) + "\n").encode()
     if isinstance(item, Closing):
         return (_dumps(item.to_json()) + "\n").encode()
-    line: bytes = item.line
-    return line
+    return b"".join(one.line for one in item)
 
 
 async def _send(
@@ -112,7 +109,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 await socket.send_str(_dumps(item.to_json()))
                 await socket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=item.reason.encode())
                 return
-            await socket.send_str(item.json)
+            for one in item:
+                await socket.send_str(one.json)
         await socket.close()
 
     sender = asyncio.create_task(pump(), name="pushgod.stream.ws")

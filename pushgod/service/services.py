@@ -48,6 +48,7 @@ class Services:
         self.store.ping()
 
     def close(self) -> None:
-        """Commit what is queued, stop the writer and the password threads."""
+        """End open streams, commit what is queued, stop the writer and the password threads."""
+        self.streams.close_all()
         self.store.close()
         self.passwords.close()

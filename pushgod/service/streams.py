@@ -10,7 +10,6 @@ across a restart, since the store holds every committed change.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections import OrderedDict, deque
 from collections.abc import AsyncGenerator, Callable, Iterable
@@ -27,6 +26,9 @@ from pushgod.store import feed
 
 KEEPALIVE = object()
 """Yielded by `Stream.items` when nothing happened for a keepalive interval."""
+
+Batch = list["Item"]
+"""What `Stream.items` yields for items: all that were ready at once, to write in one go."""
 
 
 ENCODED_ITEMS = 1024
@@ -77,11 +79,14 @@ class _Subscription:
         self._size = size
         self._changes: deque[Change] = deque()
         self._wakeup = asyncio.Event()
+        self._active = False  # received something since the last keepalive tick
+        self._keepalive_due = False
         self.overflowed = False
         self.closed = False
         self._unsubscribe = hub.subscribe(self._receive)
 
     def _receive(self, changes: list[Change]) -> None:
+        received = False
         for change in changes:
             if change.channel_id != self._channel_id or change.kind not in self._kinds:
                 continue
@@ -92,17 +97,27 @@ class _Subscription:
                 self.close()
                 return
             self._changes.append(change)
-        self._wakeup.set()
+            received = True
+        if received:
+            self._active = True
+            self._wakeup.set()
 
-    async def next(self, timeout_s: float) -> list[Change] | None:
-        """The changes received so far, waiting up to `timeout_s`; None on a timeout."""
-        if not self._changes and not self.closed:
+    def tick(self) -> None:
+        """A keepalive interval passed: one is due if nothing arrived during it."""
+        if not self._active:
+            self._keepalive_due = True
+            self._wakeup.set()
+        self._active = False
+
+    async def next(self) -> list[Change] | None:
+        """The changes received so far, waiting for some; None when a keepalive is due."""
+        if not self._changes and not self.closed and not self._keepalive_due:
             self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout_s):
-                    await self._wakeup.wait()
-            if not self._changes and not self.closed:
-                return None
+            await self._wakeup.wait()
+        if not self._changes and self._keepalive_due and not self.closed:
+            self._keepalive_due = False
+            return None
+        self._keepalive_due = False
         taken = list(self._changes)
         self._changes.clear()
         return taken
@@ -130,29 +145,36 @@ class Stream:
         self._channel_id = channel_id
         self._kinds = kinds
 
-    async def items(
-        self, since: Since, *, poll: bool, keepalive_s: float
-    ) -> AsyncGenerator[Item | Closing | object, None]:
-        """Items in sequence order, KEEPALIVE when idle, and a Closing at the end
-        when the stream ends on its own (too slow a consumer, or shutdown)."""
+    async def items(self, since: Since, *, poll: bool) -> AsyncGenerator[Batch | object, None]:
+        """Batches of items in sequence order, KEEPALIVE when idle, and a Closing at the
+        end when the stream ends on its own (too slow a consumer, or shutdown)."""
         last = since.after_seq
         try:
+            batch: Batch = []
             for change in self._replay(since):
-                yield self._encode(change)
+                batch.append(self._encode(change))
                 last = change.seq
+                if len(batch) == feed.PAGE:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
             if poll:
                 return
             while True:
-                changes = await self._subscription.next(keepalive_s)
+                changes = await self._subscription.next()
                 if changes is None:
                     yield KEEPALIVE
                     continue
                 now = self._ctx.clock()
+                batch = []
                 for change in changes:
                     if change.seq <= last or _expired(change, now):
                         continue
-                    yield self._encode(change)
+                    batch.append(self._encode(change))
                     last = change.seq
+                if batch:
+                    yield batch
                 if self._subscription.closed:
                     reason = "too far behind" if self._subscription.overflowed else "shutdown"
                     yield Closing(reason, last)
@@ -182,6 +204,7 @@ class Streams:
         self._ctx = ctx
         self._open: set[_Subscription] = set()
         self._encoded: OrderedDict[int, Item] = OrderedDict()
+        self._ticker: asyncio.Task[None] | None = None
 
     async def open(
         self, credentials: Credentials, channel_id: str, kinds: frozenset[ChangeKind]
@@ -192,7 +215,17 @@ class Streams:
             self._ctx.hub, channel_id, kinds, self._ctx.settings.streams.buffer, self._open.discard
         )
         self._open.add(subscription)
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._tick(), name="pushgod.streams.keepalive")
         return Stream(self._ctx, subscription, channel_id, kinds, self._encode)
+
+    async def _tick(self) -> None:
+        """One timer for every stream's keepalive, rather than one per wait per stream."""
+        interval_s = self._ctx.settings.streams.keepalive / 1000
+        while True:
+            await asyncio.sleep(interval_s)
+            for subscription in list(self._open):
+                subscription.tick()
 
     def _encode(self, change: Change) -> Item:
         item = self._encoded.get(change.seq)
@@ -206,3 +239,6 @@ class Streams:
         """End every open stream (at shutdown): each sends its Closing and returns."""
         for subscription in list(self._open):
             subscription.close()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
