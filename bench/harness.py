@@ -173,3 +173,13 @@ def start_server(
             process.wait(STOP_TIMEOUT_S)
         notify.close()
         raise
+
+
+def memory_bytes(pid: int, name: str = "VmRSS") -> int:
+    """A memory figure of a process from /proc/PID/status: VmRSS (resident now), VmHWM
+    (the resident peak so far)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key == name:
+            return int(value.split()[0]) * 1024  # "123456 kB"
+    raise BenchError(f"no {name} in /proc/{pid}/status")
