@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from aiohttp import encode_basic_auth
 from aiohttp.test_utils import TestClient
 
+from pushgod.config import Settings, load_settings
 from pushgod.model.errors import STATUS, ErrorCode
 from pushgod.model.tokens import Scope
 from pushgod.service.auth import LOCAL_OPERATOR
@@ -108,3 +110,8 @@ async def expired_channel_token(services: Services, channel_id: str, *scopes: Sc
 async def barrier(services: Services) -> None:
     """Wait until every write queued before this one is committed (the writer is FIFO)."""
     await services.store.write(lambda tx: None)
+
+
+def settings_with(tmp_path: Path, **environ: str) -> Settings:
+    """Defaults, the data directory in `tmp_path`, and these PUSHGOD_* (or PUSHGO_*) names."""
+    return load_settings(environ={"PUSHGOD_STORAGE_DATA_DIR": str(tmp_path / "data"), **environ})

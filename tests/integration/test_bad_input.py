@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from pushgod.config import Settings, load_settings
+from pushgod.config import Settings
 from pushgod.model.events import EVENT_SCHEMAS
 from pushgod.model.messages import MESSAGE_SCHEMA
 from pushgod.model.things import THING_SCHEMAS
@@ -34,6 +34,7 @@ from .support import (
     counts,
     expired_channel_token,
     ok,
+    settings_with,
 )
 
 NOW_S = int(time.time())
@@ -44,12 +45,7 @@ JSON = {"Content-Type": "application/json"}
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Wrong passwords are part of the bad input here: keep the rate limit out of the way."""
-    return load_settings(
-        environ={
-            "PUSHGOD_STORAGE_DATA_DIR": str(tmp_path / "data"),
-            "PUSHGOD_SECURITY_FAILED_LOGINS": "100000",
-        }
-    )
+    return settings_with(tmp_path, PUSHGOD_SECURITY_FAILED_LOGINS="100000")
 
 
 @dataclass

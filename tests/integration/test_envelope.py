@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from pushgod.config import Settings, load_settings
+from pushgod.config import Settings
 from pushgod.model.errors import STATUS, ErrorCode
 from pushgod.model.tokens import Scope
 from pushgod.service.services import Services
@@ -24,6 +24,7 @@ from .support import (
     channel_token,
     check_envelope,
     ok,
+    settings_with,
 )
 
 Channel = tuple[str, str]
@@ -33,12 +34,7 @@ NOW_S = int(time.time())
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """A low failed-login limit, so that 429 is one of the paths checked here."""
-    return load_settings(
-        environ={
-            "PUSHGOD_STORAGE_DATA_DIR": str(tmp_path / "data"),
-            "PUSHGOD_SECURITY_FAILED_LOGINS": "2",
-        }
-    )
+    return settings_with(tmp_path, PUSHGOD_SECURITY_FAILED_LOGINS="2")
 
 
 async def raw(client: Client, method: str, path: str, **kwargs: Any) -> tuple[int, Any, Any]:

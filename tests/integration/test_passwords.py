@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from pushgod.config import Settings, load_settings
+from pushgod.config import Settings
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.service.auth import LOCAL_OPERATOR, Credentials
 from pushgod.service.services import Services
 
-from .support import Client, basic, call, counts, fail, ok
+from .support import Client, basic, call, counts, fail, ok, settings_with
 
 Channel = tuple[str, str]
 FAILED_LOGINS = 3
@@ -29,12 +29,7 @@ class TestFailedLoginLimit:
 
     @pytest.fixture
     def settings(self, tmp_path: Path) -> Settings:
-        return load_settings(
-            environ={
-                "PUSHGOD_STORAGE_DATA_DIR": str(tmp_path / "data"),
-                "PUSHGOD_SECURITY_FAILED_LOGINS": str(FAILED_LOGINS),
-            }
-        )
+        return settings_with(tmp_path, PUSHGOD_SECURITY_FAILED_LOGINS=str(FAILED_LOGINS))
 
     async def test_guesses_sent_at_once_are_limited_too(
         self, client: Client, channel: Channel
@@ -170,12 +165,7 @@ class TestPasswordChangeDuringVerification:
 
     @pytest.fixture
     def settings(self, tmp_path: Path) -> Settings:
-        return load_settings(
-            environ={
-                "PUSHGOD_STORAGE_DATA_DIR": str(tmp_path / "data"),
-                "PUSHGOD_SECURITY_PASSWORD_THREADS": "1",
-            }
-        )
+        return settings_with(tmp_path, PUSHGOD_SECURITY_PASSWORD_THREADS="1")
 
     async def test_old_password_does_not_ride_on_a_pending_check(
         self, client: Client, services: Services, settings: Settings, channel: Channel

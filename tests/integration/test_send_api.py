@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from pushgod.config import Settings, load_settings
+from pushgod.config import Settings
 from pushgod.service.services import Services
 
-from .support import HEX32, Client, basic, call, counts, fail, ok
+from .support import HEX32, Client, basic, call, counts, fail, ok, settings_with
 
 Channel = tuple[str, str]
 
@@ -596,12 +596,7 @@ class TestBoundedThingHistory:
 
     @pytest.fixture
     def settings(self, tmp_path: Path) -> Settings:
-        return load_settings(
-            environ={
-                "PUSHGOD_STORAGE_DATA_DIR": str(tmp_path / "data"),
-                "PUSHGOD_RETENTION_THING_HISTORY": "3",
-            }
-        )
+        return settings_with(tmp_path, PUSHGOD_RETENTION_THING_HISTORY="3")
 
     async def test_history_keeps_the_newest_changes(
         self, client: Client, settings: Settings, channel: Channel
@@ -627,12 +622,7 @@ class TestBoundedEventUpdates:
 
     @pytest.fixture
     def settings(self, tmp_path: Path) -> Settings:
-        return load_settings(
-            environ={
-                "PUSHGOD_STORAGE_DATA_DIR": str(tmp_path / "data"),
-                "PUSHGOD_RETENTION_EVENT_UPDATES": "3",
-            }
-        )
+        return settings_with(tmp_path, PUSHGOD_RETENTION_EVENT_UPDATES="3")
 
     async def test_updates_keep_the_newest(self, client: Client, channel: Channel) -> None:
         event_id = (await event_call(client, channel, "create", title="t", attrs={"n": 0}))[

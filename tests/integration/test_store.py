@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from pushgod.config import Settings, load_settings
+from pushgod.config import Settings
 from pushgod.model.changes import Change, ChangeKind
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.events import EventAction, advance_event, open_event, parse_event
@@ -28,7 +28,7 @@ from pushgod.store import ops, states
 from pushgod.store.states import EVENTS
 from pushgod.store.writer import Writer, WriteTx
 
-from .support import barrier, counts
+from .support import barrier, counts, settings_with
 
 T = TypeVar("T")
 Channel = tuple[str, str]
@@ -37,13 +37,11 @@ MESSAGES_PER_CHANNEL = 4
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(
-        environ={
-            "PUSHGOD_STORAGE_DATA_DIR": str(tmp_path / "data"),
-            "PUSHGOD_RETENTION_MESSAGES_PER_CHANNEL": str(MESSAGES_PER_CHANNEL),
-            "PUSHGOD_RETENTION_MESSAGE_AGE": "2d",
-            "PUSHGOD_RETENTION_CLOSED_EVENT_AGE": "1d",
-        }
+    return settings_with(
+        tmp_path,
+        PUSHGOD_RETENTION_MESSAGES_PER_CHANNEL=str(MESSAGES_PER_CHANNEL),
+        PUSHGOD_RETENTION_MESSAGE_AGE="2d",
+        PUSHGOD_RETENTION_CLOSED_EVENT_AGE="1d",
     )
 
 

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse, WSMsgType
 
-from pushgod.config import Settings, load_settings
+from pushgod.config import Settings
 from pushgod.model.since import LIVE_ONLY, STREAM_KINDS
 from pushgod.model.tokens import Scope
 from pushgod.service.auth import LOCAL_OPERATOR, Credentials
 from pushgod.service.services import Services
 from pushgod.service.streams import Closing, Item
 
-from .support import Client, admin_token, basic, bearer, channel_token, fail, ok
+from .support import Client, admin_token, basic, bearer, channel_token, fail, ok, settings_with
 
 Channel = tuple[str, str]
 
@@ -169,12 +169,7 @@ async def test_no_gap_and_no_repeat_while_sends_race_the_replay(
 class TestKeepalive:
     @pytest.fixture
     def settings(self, tmp_path: Path) -> Settings:
-        return load_settings(
-            environ={
-                "PUSHGOD_STORAGE_DATA_DIR": str(tmp_path / "data"),
-                "PUSHGOD_STREAMS_KEEPALIVE": "1s",
-            }
-        )
+        return settings_with(tmp_path, PUSHGOD_STREAMS_KEEPALIVE="1s")
 
     async def test_idle_streams_send_keepalives(self, client: Client, channel: Channel) -> None:
         async with client.get(path(channel, "json"), headers=basic(*channel)) as reply:
@@ -249,12 +244,7 @@ async def test_bad_stream_requests(client: Client, services: Services, channel: 
 class TestSlowConsumer:
     @pytest.fixture
     def settings(self, tmp_path: Path) -> Settings:
-        return load_settings(
-            environ={
-                "PUSHGOD_STORAGE_DATA_DIR": str(tmp_path / "data"),
-                "PUSHGOD_STREAMS_BUFFER": "3",
-            }
-        )
+        return settings_with(tmp_path, PUSHGOD_STREAMS_BUFFER="3")
 
     async def test_overflow_closes_with_where_to_resume(
         self, client: Client, services: Services, channel: Channel

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pushgod.config import Settings, load_settings
+from pushgod.config import Settings
 from pushgod.model.tokens import Scope
 from pushgod.service.auth import LOCAL_OPERATOR
 from pushgod.service.context import now_ms
@@ -24,6 +24,7 @@ from .support import (
     expired_channel_token,
     fail,
     ok,
+    settings_with,
 )
 
 Channel = tuple[str, str]
@@ -325,12 +326,7 @@ class TestGatewayToken:
 
     @pytest.fixture
     def settings(self, tmp_path: Path) -> Settings:
-        return load_settings(
-            environ={
-                "PUSHGOD_STORAGE_DATA_DIR": str(tmp_path / "data"),
-                "PUSHGO_TOKEN": "gateway-secret",
-            }
-        )
+        return settings_with(tmp_path, PUSHGO_TOKEN="gateway-secret")
 
     async def test_send_routes_need_the_gateway_token(
         self, client: Client, services: Services, channel: Channel
