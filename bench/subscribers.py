@@ -140,8 +140,19 @@ class Subscriber:
         # ": keepalive" comments are ignored
 
 
-class SseProtocol(asyncio.Protocol):
-    """HTTP/1.1 by hand: send the request, check the status line, undo the chunking."""
+READ_BUFFER = memoryview(bytearray(64 * 1024))
+"""One buffer every stream reads into (see SseProtocol)."""
+
+
+class SseProtocol(asyncio.BufferedProtocol):
+    """HTTP/1.1 by hand: send the request, check the status line, undo the chunking.
+
+    A BufferedProtocol reading into one shared buffer: a plain Protocol gets a new bytes
+    object per read, which asyncio allocates at 256 KiB and shrinks, and glibc serves that
+    with mmap, mremap and munmap: measured, that was about 40% of this process's CPU with
+    1,000 streams, and the receipt latencies included it. The loop calls get_buffer,
+    recv_into and buffer_updated in one go, so one buffer serves every stream.
+    """
 
     def __init__(self, subscriber: Subscriber, request: bytes) -> None:
         self.subscriber = subscriber
@@ -153,6 +164,12 @@ class SseProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.subscriber.transport = transport
         transport.write(self.request)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return READ_BUFFER
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(READ_BUFFER[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         now = time.time_ns()

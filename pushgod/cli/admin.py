@@ -36,7 +36,7 @@ def with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) 
     return asyncio.run(run())
 
 
-def _when(millis: int | None) -> str | None:
+def when(millis: int | None) -> str | None:
     if millis is None:
         return None
     return datetime.fromtimestamp(millis / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
@@ -83,7 +83,7 @@ def channel_list(args: argparse.Namespace, settings: Settings) -> int:
         emit({"channels": rows}, True)
     else:
         for row in rows:
-            row["created"] = _when(row["created_at"])
+            row["created"] = when(row["created_at"])
         table(rows, ["channel_id", "name", "created", "retention_count", "retention_age_ms"])
     return 0
 
@@ -157,7 +157,7 @@ def token_create(args: argparse.Namespace, settings: Settings) -> int:
         return row.public() | {"token": token}
 
     data = with_services(settings, work)
-    emit(data if args.json else {**data, "expires_at": _when(data["expires_at"])}, args.json)
+    emit(data if args.json else {**data, "expires_at": when(data["expires_at"])}, args.json)
     return 0
 
 
@@ -170,8 +170,8 @@ def token_list(args: argparse.Namespace, settings: Settings) -> int:
         emit({"tokens": rows}, True)
     else:
         for row in rows:
-            row["expires"] = _when(row["expires_at"])
-            row["last_used"] = _when(row["last_used_at"])
+            row["expires"] = when(row["expires_at"])
+            row["last_used"] = when(row["last_used_at"])
         table(rows, ["token_id", "channel_id", "scopes", "label", "expires", "last_used"])
     return 0
 

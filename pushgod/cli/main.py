@@ -10,11 +10,12 @@ import sys
 from collections.abc import Callable
 
 from pushgod import __version__
-from pushgod.cli import admin
+from pushgod.cli import admin, clients
 from pushgod.cli.output import fail
 from pushgod.cli.send import send
 from pushgod.config import Settings, effective, example_toml, load_settings
 from pushgod.model.errors import PushgodError
+from pushgod.model.sealing import DEFAULT_POLICY
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -143,6 +144,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     delete.add_argument("channel_id")
     _json_flag(delete)
+    e2ee = _command(
+        channel_commands,
+        "e2ee",
+        clients.channel_e2ee,
+        "turn end-to-end encryption of a channel's sensitive fields on or off",
+    )
+    e2ee.add_argument("channel_id")
+    switch = e2ee.add_mutually_exclusive_group(required=True)
+    switch.add_argument("--on", action="store_true", help="seal the fields for paired clients")
+    switch.add_argument("--off", action="store_true", help="store new items in plain text")
+    e2ee.add_argument(
+        "--fields",
+        metavar="F,...",
+        help="what to seal, e.g. message.title,message.body,event.attrs,thing.attrs.KEY "
+        f"(default: {','.join(DEFAULT_POLICY)})",
+    )
+    _json_flag(e2ee)
+
+    client = commands.add_parser(
+        "client", help="pair, list and revoke clients that receive sealed items"
+    )
+    client_commands = client.add_subparsers(dest="action", required=True, metavar="ACTION")
+    cpair = _command(
+        client_commands,
+        "pair",
+        clients.client_pair,
+        "print a one-time pairing code (valid 10 minutes) and its QR code",
+    )
+    cpair.add_argument("--channel", metavar="ID", required=True)
+    cpair.add_argument("--name", help="a name for the client (default: the one it sends)")
+    cpair.add_argument(
+        "--server",
+        metavar="URL",
+        help="the URL clients reach this server at, put in the QR code "
+        "(default: public_base_url, else the listen address)",
+    )
+    _json_flag(cpair)
+    clist = _command(client_commands, "list", clients.client_list, "list paired clients")
+    clist.add_argument("--channel", metavar="ID")
+    _json_flag(clist)
+    crevoke = _command(
+        client_commands,
+        "revoke",
+        clients.client_revoke,
+        "revoke a client: its streams end at once and nothing more is sealed for it",
+    )
+    crevoke.add_argument("client_id")
+    _json_flag(crevoke)
 
     token = commands.add_parser("token", help="create, list and revoke bearer tokens")
     token_commands = token.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -13,6 +13,7 @@ from pushgod.http.routing import Param, Route
 from pushgod.model import fields as f
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.ids import parse_channel_id
+from pushgod.model.sealing import DEFAULT_POLICY
 from pushgod.model.times import parse_duration_ms
 from pushgod.model.tokens import parse_scopes
 
@@ -26,6 +27,11 @@ CHANNEL_CREATE: f.Schema = {
 }
 CHANNEL_UPDATE: f.Schema = CHANNEL_CREATE | {
     "password": f.WireField(f.Kind.STRING, "New password; the old one stops working at once."),
+    "e2ee": f.WireField(
+        f.Kind.STRING,
+        "Sealing for paired clients: off, on (the default fields) or the fields to seal, "
+        "e.g. message.title,message.body,thing.attrs.location (docs/e2ee.md).",
+    ),
 }
 TOKEN_CREATE: f.Schema = {
     "channel_id": f.WireField(f.Kind.STRING, "The channel the token acts on."),
@@ -67,17 +73,20 @@ async def update_channel(request: web.Request) -> web.Response:
     credentials = reader_credentials(request)
     request.app[SERVICES].auth.admin(credentials)
     data = f.check_shape(await json_body(request), CHANNEL_UPDATE)
-    retention: dict[str, Any] = {}
+    changes: dict[str, Any] = {}
     if "retention_count" in data:
-        retention["retention_count"] = data["retention_count"]
+        changes["retention_count"] = data["retention_count"]
     if "retention_age" in data:
-        retention["retention_age_ms"] = _duration(data, "retention_age")
+        changes["retention_age_ms"] = _duration(data, "retention_age")
+    if "e2ee" in data:
+        choice = data["e2ee"].strip()
+        changes["e2ee"] = {"off": None, "on": ",".join(DEFAULT_POLICY)}.get(choice, choice)
     row = await request.app[SERVICES].channels.update(
         credentials,
         request.match_info["channel_id"],
         name=data.get("name"),
         password=data.get("password"),
-        **retention,
+        **changes,
     )
     return ok(row.public())
 
@@ -143,7 +152,7 @@ ROUTES = [
         f"{CHANNELS}/{{channel_id}}",
         update_channel,
         "admin-channel-update",
-        "Rename a channel, change its password or retention",
+        "Rename a channel, change its password, retention or sealing",
         "admin",
         ADMIN_AUTH,
         CHANNEL_UPDATE,

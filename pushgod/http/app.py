@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from pushgod.config import Settings
-from pushgod.http import admin, channels, health, openapi, sender, streams
+from pushgod.http import admin, channels, clients, health, openapi, sender, streams
 from pushgod.http.keys import SERVICES, SETTINGS
 from pushgod.http.middlewares import errors, stamp_response
 from pushgod.http.requests import MAX_BODY
@@ -24,6 +24,7 @@ def create_app(settings: Settings, services: Services) -> web.Application:
         *sender.ROUTES,
         *channels.ROUTES,
         *streams.ROUTES,
+        *clients.ROUTES,
         *admin.ROUTES,
     ]
     add_routes(app, [*routes, openapi.route(routes)])

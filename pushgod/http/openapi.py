@@ -19,6 +19,7 @@ _KIND_SCHEMAS: dict[Kind, dict[str, Any]] = {
     Kind.OBJECT: {"type": "object"},
     Kind.INTEGER: {"type": "integer"},
     Kind.BOOLEAN: {"type": "boolean"},
+    Kind.OBJECTS: {"type": "array", "items": {"type": "object"}},
 }
 
 _ENVELOPE = {

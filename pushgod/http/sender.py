@@ -49,13 +49,14 @@ def _query_message(request: web.Request) -> dict[str, Any]:
         value: Any = values[0]
         if field.kind is Kind.STRINGS:
             value = [item for item in value.split(",") if item.strip()]
-        elif field.kind is Kind.OBJECT:
+        elif field.kind in (Kind.OBJECT, Kind.OBJECTS):
             try:
                 value = strict_json(value, name)
             except PushgodError as error:
                 raise PushgodError(ErrorCode.INVALID_QUERY, error.message) from None
-            if not isinstance(value, dict):
-                raise PushgodError(ErrorCode.INVALID_QUERY, f"{name} must be a JSON object")
+            if not isinstance(value, dict if field.kind is Kind.OBJECT else list):
+                kind = "object" if field.kind is Kind.OBJECT else "array"
+                raise PushgodError(ErrorCode.INVALID_QUERY, f"{name} must be a JSON {kind}")
         body[name] = value
     return body
 
@@ -75,6 +76,7 @@ async def thing_route(action: ThingAction, request: web.Request) -> web.Response
 _QUERY_NOTES = {
     Kind.STRINGS: " Comma-separated.",
     Kind.OBJECT: " A JSON object, as text.",
+    Kind.OBJECTS: " A JSON array, as text.",
 }
 _MESSAGE_QUERY = tuple(
     Param(

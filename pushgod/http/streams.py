@@ -8,7 +8,7 @@ import json
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import HttpVersion11, WSCloseCode, web
 
 from pushgod.http.keys import SERVICES, SETTINGS
 from pushgod.http.requests import check_query, path_channel_id, reader_credentials
@@ -16,17 +16,24 @@ from pushgod.http.routing import Param, Route
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.since import Since, parse_kinds, parse_since
 from pushgod.service.context import now_ms
-from pushgod.service.streams import KEEPALIVE, Closing
+from pushgod.service.streams import KEEPALIVE, Batch, Closing, DirectWriter
 
 QUERY = {"since", "types", "poll"}
 SSE_RETRY_MS = 3000
+DIRECT_WRITE_LIMIT = 64 * 1024
+"""Bytes a connection may have waiting in its transport and still take live items straight
+from the hub; above it they queue in the stream's bounded buffer and go through the
+response (which waits for the client), so a client that stops reading ends up closed as
+too far behind. asyncio pauses writers at the same 64 KiB."""
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-async def _open(request: web.Request) -> AsyncGenerator[Any, None]:
+async def _open(
+    request: web.Request, direct: DirectWriter | None = None
+) -> AsyncGenerator[Any, None]:
     """Parse and authorize before anything is sent, so errors are the usual envelope."""
     check_query(request, QUERY)
     poll = request.query.get("poll", "0")
@@ -44,7 +51,7 @@ async def _open(request: web.Request) -> AsyncGenerator[Any, None]:
         path_channel_id(request),
         parse_kinds(request.query.get("types")),
     )
-    return stream.items(since, poll=poll == "1")
+    return stream.items(since, poll=poll == "1", direct=direct)
 
 
 def _sse_frame(item: Any) -> bytes:
@@ -63,6 +70,47 @@ def _ndjson_frame(item: Any) -> bytes:
     return b"".join(one.line for one in item)
 
 
+_framed: dict[tuple[Callable[[Any], bytes], bool], tuple[Batch, bytes]] = {}
+"""The last batch framed for direct writes, by frame function and chunking: the streams
+of a channel are all handed the same batch object, so a commit is framed once."""
+
+
+def _direct_frame(batch: Batch, frame: Callable[[Any], bytes], chunked: bool) -> bytes:
+    last = _framed.get((frame, chunked))
+    if last is not None and last[0] is batch:
+        return last[1]
+    data = frame(batch)
+    if chunked:
+        data = b"%x\r\n%b\r\n" % (len(data), data)
+    _framed[frame, chunked] = (batch, data)
+    return data
+
+
+def _direct_writer(
+    request: web.Request, frame: Callable[[Any], bytes], chunked: bool
+) -> DirectWriter:
+    """Live items straight onto the connection, framed as the response would frame them.
+
+    With a thousand streams on a channel, going through the response costs a task wakeup
+    and aiohttp's writer per stream and item; this is one transport write. Only called
+    while the response has nothing in progress (see DirectWriter), so the bytes on the
+    wire stay whole chunks in order.
+    """
+    transport = request.transport
+
+    def write(batch: Batch) -> bool:
+        if (
+            transport is None
+            or transport.is_closing()  # the client left: the response's next write says so
+            or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT
+        ):
+            return False
+        transport.write(_direct_frame(batch, frame, chunked))
+        return True
+
+    return write
+
+
 async def _send(
     request: web.Request,
     content_type: str,
@@ -70,8 +118,14 @@ async def _send(
     preamble: bytes = b"",
 ) -> web.StreamResponse:
     """Write a stream's items as frames until it ends or the client leaves."""
-    items = await _open(request)
+    # HTTP/1.1 gets chunked transfer coding (what aiohttp would choose; proxies pass it
+    # through); made explicit because direct writes frame their own chunks. HTTP/1.0
+    # clients get the raw bytes and the end of the connection as the end of the body.
+    chunked = request.version >= HttpVersion11
+    items = await _open(request, _direct_writer(request, frame, chunked))
     response = web.StreamResponse(headers={"Content-Type": content_type, "X-Accel-Buffering": "no"})
+    if chunked:
+        response.enable_chunked_encoding()
     await response.prepare(request)
     try:
         if preamble:

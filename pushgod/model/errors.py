@@ -14,13 +14,17 @@ tool error and the MQTT log line. Codes follow PushGo's where PushGo has one.
                        occurred_at_required_for_thing_scoped_message, invalid_timestamp,
                        invalid_tags, invalid_images, invalid_metadata, invalid_attrs,
                        invalid_external_ids, invalid_location, invalid_field,
-                       invalid_channel_name, invalid_scope, invalid_duration
+                       invalid_channel_name, invalid_scope, invalid_duration,
+                       invalid_sealed, invalid_public_key,
+                       decryption_failed (raised by `pushgod listen`, not the server)
     401                authentication_failed
-    403                password_mismatch, insufficient_scope, channel_forbidden
+    403                password_mismatch, insufficient_scope, channel_forbidden,
+                       pairing_code_invalid
     404                route_not_found, channel_not_found, event_not_found,
-                       thing_not_found, token_not_found
+                       thing_not_found, token_not_found, client_not_found
     405                method_not_allowed
-    409                event_closed, thing_deleted
+    409                event_closed, thing_deleted, client_limit_reached,
+                       no_paired_clients
     413                payload_too_large
     429                rate_limited
     500                internal_error, invalid_config (start-up only)
@@ -64,6 +68,13 @@ class ErrorCode(StrEnum):
     INVALID_CHANNEL_NAME = "invalid_channel_name"
     INVALID_SCOPE = "invalid_scope"
     INVALID_DURATION = "invalid_duration"
+    INVALID_SEALED = "invalid_sealed"
+    INVALID_PUBLIC_KEY = "invalid_public_key"
+    DECRYPTION_FAILED = "decryption_failed"
+    PAIRING_CODE_INVALID = "pairing_code_invalid"
+    CLIENT_NOT_FOUND = "client_not_found"
+    CLIENT_LIMIT_REACHED = "client_limit_reached"
+    NO_PAIRED_CLIENTS = "no_paired_clients"
     AUTHENTICATION_FAILED = "authentication_failed"
     PASSWORD_MISMATCH = "password_mismatch"
     INSUFFICIENT_SCOPE = "insufficient_scope"
@@ -93,6 +104,10 @@ _NOT_400: dict[ErrorCode, int] = {
     ErrorCode.EVENT_NOT_FOUND: 404,
     ErrorCode.THING_NOT_FOUND: 404,
     ErrorCode.TOKEN_NOT_FOUND: 404,
+    ErrorCode.CLIENT_NOT_FOUND: 404,
+    ErrorCode.PAIRING_CODE_INVALID: 403,
+    ErrorCode.CLIENT_LIMIT_REACHED: 409,
+    ErrorCode.NO_PAIRED_CLIENTS: 409,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.EVENT_CLOSED: 409,
     ErrorCode.THING_DELETED: 409,

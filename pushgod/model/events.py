@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from pushgod.model import fields as f
+from pushgod.model import sealing
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.ids import check_entity_id
 from pushgod.model.merge_patch import merge_patch
@@ -42,6 +43,7 @@ _PAYLOAD: f.Schema = {
         "Merge-patch of attributes: scalar or one-level object values, null deletes a key.",
     ),
     "metadata": f.WireField(f.Kind.OBJECT, "Scalar values only; replaces the metadata."),
+    "sealed": f.WireField(f.Kind.OBJECTS, sealing.SEALED_FIELD),
 }
 _EVENT_ID = {"event_id": f.WireField(f.Kind.STRING, "The event's id, as returned by create.")}
 _STARTED = {"started_at": f.WireField(f.Kind.TIMESTAMP, "Start time; defaults to event_time.")}
@@ -76,6 +78,7 @@ class EventIntent:
     ended_at: int | None
     attrs: dict[str, Any] | None
     metadata: dict[str, Any] | None
+    sealed: tuple[dict[str, Any], ...] | None = None
 
     def changes(self) -> dict[str, Any]:
         """The fields this request set, as recorded in the event's list of updates."""
@@ -98,9 +101,14 @@ def parse_event(action: EventAction, body: object) -> tuple[ChannelAuth, EventIn
     event_time = parse_timestamp(data.get("event_time", ""), "event_time")
     if event_time is None:
         raise PushgodError(ErrorCode.EVENT_TIME_REQUIRED, "event_time is required")
+    sealed = sealing.parse_sealed(data.get("sealed"), "event")
     title = f.optional_text(data.get("title"))
     if action is EventAction.CREATE and title is None:
-        raise PushgodError(ErrorCode.TITLE_REQUIRED, "title is required when creating an event")
+        if not sealing.seals(sealed, "title"):
+            raise PushgodError(ErrorCode.TITLE_REQUIRED, "title is required when creating an event")
+        title = sealing.PLACEHOLDERS["event"]["title"]
+    if sealing.seals(sealed, "message") and f.optional_text(data.get("message")) is None:
+        data["message"] = sealing.PLACEHOLDERS["event"]["message"]
     intent = EventIntent(
         action=action,
         channel_id=auth.channel_id,
@@ -122,6 +130,7 @@ def parse_event(action: EventAction, body: object) -> tuple[ChannelAuth, EventIn
         ended_at=parse_timestamp(data.get("ended_at", ""), "ended_at"),
         attrs=f.attrs_patch(data.get("attrs")),
         metadata=f.metadata(data["metadata"]) if "metadata" in data else None,
+        sealed=sealed,
     )
     return auth, intent
 
@@ -156,10 +165,16 @@ class Event:
     event_time: int
     created_at: int
     updated_at: int
+    sealed: tuple[dict[str, Any], ...] = ()
+    """Envelopes of the sealed fields, oldest first (sealing.accumulate)."""
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["tags"], data["images"] = list(self.tags), list(self.images)
+        if self.sealed:
+            data["sealed"] = list(self.sealed)
+        else:
+            del data["sealed"]
         return data
 
     @classmethod
@@ -171,6 +186,7 @@ class Event:
                 "severity": f.Severity(data["severity"]),
                 "tags": tuple(data["tags"]),
                 "images": tuple(data["images"]),
+                "sealed": tuple(data.get("sealed", ())),
             }
         )
 
@@ -197,6 +213,7 @@ def open_event(intent: EventIntent, event_id: str, now_ms: int) -> Event:
         event_time=intent.event_time,
         created_at=now_ms,
         updated_at=now_ms,
+        sealed=intent.sealed or (),
     )
 
 
@@ -226,6 +243,11 @@ def advance_event(current: Event, intent: EventIntent, now_ms: int) -> Event:
         else None,
         event_time=intent.event_time,
         updated_at=now_ms,
+        sealed=tuple(
+            sealing.accumulate(
+                current.sealed, intent.sealed or (), sealing.given_paths(intent, "event")
+            )
+        ),
     )
 
 

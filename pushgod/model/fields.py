@@ -39,6 +39,7 @@ class Kind(StrEnum):
     OBJECT = "object"
     INTEGER = "integer"
     BOOLEAN = "boolean"
+    OBJECTS = "objects"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ _KIND_WORDS = {
     Kind.OBJECT: "a JSON object",
     Kind.INTEGER: "an integer",
     Kind.BOOLEAN: "true or false",
+    Kind.OBJECTS: "an array of JSON objects",
 }
 
 
@@ -127,6 +129,8 @@ def _has_kind(value: object, kind: Kind) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind is Kind.BOOLEAN:
         return isinstance(value, bool)
+    if kind is Kind.OBJECTS:
+        return isinstance(value, list) and all(isinstance(item, dict) for item in value)
     return isinstance(value, dict)
 
 

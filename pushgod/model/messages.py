@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pushgod.model import fields as f
+from pushgod.model import sealing
 from pushgod.model.channels import check_password
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.ids import check_entity_id, check_op_id, parse_channel_id
@@ -34,7 +35,7 @@ MESSAGE_SCHEMA: f.Schema = CREDENTIAL_FIELDS | {
         f.Kind.TIMESTAMP,
         "When it happened (unix s or ms); required with thing_id, else defaults to now.",
     ),
-    "title": f.WireField(f.Kind.STRING, "Title (required, not blank)."),
+    "title": f.WireField(f.Kind.STRING, "Title (required, not blank, unless sealed)."),
     "body": f.WireField(f.Kind.STRING, "Body, Markdown allowed."),
     "severity": f.WireField(
         f.Kind.STRING, "critical, high, normal or low; anything else counts as normal."
@@ -51,6 +52,7 @@ MESSAGE_SCHEMA: f.Schema = CREDENTIAL_FIELDS | {
     "metadata": f.WireField(
         f.Kind.OBJECT, "Scalar values only; keys 1-64 bytes, values 1-512 bytes."
     ),
+    "sealed": f.WireField(f.Kind.OBJECTS, sealing.SEALED_FIELD),
 }
 
 
@@ -77,6 +79,7 @@ class MessageIntent:
     ciphertext: str | None
     tags: tuple[str, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
+    sealed: tuple[dict[str, Any], ...] | None = None
 
 
 def parse_credentials(data: dict[str, Any]) -> tuple[ChannelAuth, str | None]:
@@ -105,6 +108,12 @@ def parse_message(body: object, now_ms: int) -> tuple[ChannelAuth, MessageIntent
         raise PushgodError(
             ErrorCode.OCCURRED_AT_REQUIRED, "occurred_at is required when thing_id is given"
         )
+    sealed = sealing.parse_sealed(data.get("sealed"), "message")
+    title = f.optional_text(data.get("title"))
+    if title is None:
+        if not sealing.seals(sealed, "title"):
+            raise PushgodError(ErrorCode.TITLE_REQUIRED, "title is required and must not be blank")
+        title = sealing.PLACEHOLDERS["message"]["title"]
     expires_at = parse_timestamp(data["ttl"], "ttl") if "ttl" in data else None
     if expires_at is not None:
         expires_at = min(expires_at, now_ms + MAX_TTL_MS)
@@ -113,7 +122,7 @@ def parse_message(body: object, now_ms: int) -> tuple[ChannelAuth, MessageIntent
         op_id=op_id,
         thing_id=thing_id,
         occurred_at=occurred_at,
-        title=f.required_text(data.get("title"), "title", ErrorCode.TITLE_REQUIRED),
+        title=title,
         body=f.optional_text(data.get("body")),
         severity=f.lenient_severity(data.get("severity")),
         expires_at=expires_at,
@@ -122,5 +131,6 @@ def parse_message(body: object, now_ms: int) -> tuple[ChannelAuth, MessageIntent
         ciphertext=f.optional_text(data.get("ciphertext")),
         tags=f.tags(data.get("tags")),
         metadata=f.metadata(data.get("metadata")),
+        sealed=sealed,
     )
     return auth, intent

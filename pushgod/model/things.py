@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from pushgod.model import fields as f
+from pushgod.model import sealing
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.ids import check_entity_id
 from pushgod.model.merge_patch import merge_patch
@@ -55,6 +56,7 @@ _PAYLOAD: f.Schema = {
         "Merge-patch of attributes: scalar or one-level object values, null deletes a key.",
     ),
     "metadata": f.WireField(f.Kind.OBJECT, "Scalar values only; replaces the metadata."),
+    "sealed": f.WireField(f.Kind.OBJECTS, sealing.SEALED_FIELD),
 }
 _THING_ID = {"thing_id": f.WireField(f.Kind.STRING, "The thing's id, as returned by create.")}
 
@@ -96,6 +98,7 @@ class ThingIntent:
     deleted_at: int | None
     attrs: dict[str, Any] | None
     metadata: dict[str, Any] | None
+    sealed: tuple[dict[str, Any], ...] | None = None
 
     def changes(self) -> dict[str, Any]:
         """The fields this request set, as recorded in the thing's history."""
@@ -138,6 +141,7 @@ def parse_thing(action: ThingAction, body: object) -> tuple[ChannelAuth, ThingIn
         deleted_at=parse_timestamp(data.get("deleted_at", ""), "deleted_at"),
         attrs=attrs,
         metadata=f.metadata(data["metadata"]) if "metadata" in data else None,
+        sealed=sealing.parse_sealed(data.get("sealed"), "thing"),
     )
     return auth, intent
 
@@ -226,10 +230,16 @@ class Thing:
     observed_at: int
     archived_at: int | None
     deleted_at: int | None
+    sealed: tuple[dict[str, Any], ...] = ()
+    """Envelopes of the sealed attrs, oldest first (sealing.accumulate)."""
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["tags"], data["images"] = list(self.tags), list(self.images)
+        if self.sealed:
+            data["sealed"] = list(self.sealed)
+        else:
+            del data["sealed"]
         return data
 
     @classmethod
@@ -240,6 +250,7 @@ class Thing:
                 "state": ThingState(data["state"]),
                 "tags": tuple(data["tags"]),
                 "images": tuple(data["images"]),
+                "sealed": tuple(data.get("sealed", ())),
             }
         )
 
@@ -312,6 +323,11 @@ def _merge(current: Thing, intent: ThingIntent, now_ms: int) -> Thing:
             (intent.deleted_at if intent.deleted_at is not None else intent.observed_at)
             if state is ThingState.DELETED
             else None
+        ),
+        sealed=tuple(
+            sealing.accumulate(
+                current.sealed, intent.sealed or (), sealing.given_paths(intent, "thing")
+            )
         ),
     )
 

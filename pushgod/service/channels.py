@@ -13,6 +13,7 @@ from pushgod.model.channels import (
 )
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.ids import new_channel_id, parse_channel_id
+from pushgod.model.sealing import parse_policy
 from pushgod.model.tokens import Scope
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
@@ -71,8 +72,11 @@ class Channels:
         password: str | None = None,
         retention_count: Any = _KEEP,
         retention_age_ms: Any = _KEEP,
+        e2ee: Any = _KEEP,
     ) -> ChannelRow:
-        """Rename, change the password or the retention; a new password works at once."""
+        """Rename, change the password, the retention or the sealing policy (a list of
+        fields, or None for off); a new password works at once and ends the streams
+        opened with the old one."""
         self._ctx.auth.admin(actor)
         channel_id = parse_channel_id(channel_id)
         values: dict[str, Any] = {}
@@ -90,6 +94,9 @@ class Channels:
         if retention_count is not _KEEP or retention_age_ms is not _KEEP:
             _check_retention(values.get("retention_count"), values.get("retention_age_ms"))
             actions.append("retention_changed")
+        if e2ee is not _KEEP:
+            values["e2ee"] = None if e2ee is None else parse_policy(e2ee).text()
+            actions.append("e2ee_changed")
         if not values:
             raise PushgodError(ErrorCode.INVALID_JSON_DATA, "nothing to change")
         now = self._ctx.clock()
@@ -98,6 +105,8 @@ class Channels:
         )
         if row is None:
             raise PushgodError(ErrorCode.CHANNEL_NOT_FOUND, f"channel {channel_id} does not exist")
+        if password is not None:
+            self._ctx.hub.access_changed()
         return row
 
     async def delete(self, actor: Credentials | None, channel_id: str) -> None:
@@ -106,6 +115,7 @@ class Channels:
         channel_id = parse_channel_id(channel_id)
         if not await self._ctx.store.write(lambda tx: channel_rows.delete(tx, channel_id)):
             raise PushgodError(ErrorCode.CHANNEL_NOT_FOUND, f"channel {channel_id} does not exist")
+        self._ctx.hub.access_changed()
 
     async def summary(self, credentials: Credentials, channel_id: str) -> dict[str, Any]:
         """Name and counts, for a reader of the channel."""

@@ -9,6 +9,7 @@ from functools import partial
 from pushgod.model.times import DAY_MS
 from pushgod.service.context import Context
 from pushgod.store import channels as channel_rows
+from pushgod.store import clients as client_rows
 from pushgod.store import retention
 from pushgod.store.writer import WriteTx
 
@@ -40,6 +41,7 @@ class Cleanup:
             lambda tx: retention.closed_events(tx, now - settings.closed_event_age)
         )
         deleted += await self._until_done(lambda tx: retention.old_ops(tx, now - OP_ID_AGE_MS))
+        deleted += await self._ctx.store.write(lambda tx: client_rows.expired_codes(tx, now))
         if deleted:
             log.info("cleanup deleted %d rows", deleted)
         return deleted

@@ -14,7 +14,9 @@ from pushgod.service import scoping
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
 from pushgod.service.scoping import op_key, require_live_thing
+from pushgod.service.sealing import seal_intent
 from pushgod.store import retention, states
+from pushgod.store.channels import ChannelRow
 from pushgod.store.states import EVENTS
 from pushgod.store.writer import WriteTx
 
@@ -46,11 +48,12 @@ class Events:
         key = op_key("event", target, intent.op_id)
         keep = self._ctx.settings.retention.event_updates
 
-        def produce(tx: WriteTx) -> dict[str, Any]:
+        def produce(tx: WriteTx, channel: ChannelRow) -> dict[str, Any]:
+            applied = seal_intent(tx, channel, "event", intent)
             if intent.thing_id:
                 require_live_thing(tx, intent.channel_id, intent.thing_id)
             if intent.action is EventAction.CREATE:
-                event = open_event(intent, new_hex_id(), now)
+                event = open_event(applied, new_hex_id(), now)
             else:
                 assert intent.event_id is not None
                 current = states.get(tx.tables, EVENTS, intent.channel_id, intent.event_id)
@@ -59,14 +62,14 @@ class Events:
                         ErrorCode.EVENT_NOT_FOUND,
                         f"event {intent.event_id} does not exist in this channel",
                     )
-                event = advance_event(current, intent, now)
+                event = advance_event(current, applied, now)
             states.save(
                 tx,
                 EVENTS,
                 event.event_id,
                 event.to_json(),
                 _ACTION_WORD[intent.action],
-                intent.changes(),
+                applied.changes(),
             )
             retention.entity_history(tx, event.channel_id, ChangeKind.EVENT, event.event_id, keep)
             reply: dict[str, Any] = {

@@ -12,7 +12,9 @@ from pushgod.service import scoping
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
 from pushgod.service.scoping import op_key, require_live_thing
+from pushgod.service.sealing import seal_intent
 from pushgod.store import messages as message_rows
+from pushgod.store.channels import ChannelRow
 from pushgod.store.writer import WriteTx
 
 
@@ -29,26 +31,29 @@ class Messages:
         op_id = intent.op_id or new_hex_id()
         key = op_key("message", intent.thing_id or "-", intent.op_id)
 
-        def produce(tx: WriteTx) -> dict[str, Any]:
+        def produce(tx: WriteTx, channel: ChannelRow) -> dict[str, Any]:
             if intent.thing_id:
                 require_live_thing(tx, intent.channel_id, intent.thing_id)
-            message = {
+            applied = seal_intent(tx, channel, "message", intent)
+            message: dict[str, Any] = {
                 "message_id": new_hex_id(),
                 "channel_id": intent.channel_id,
                 "op_id": op_id,
                 "thing_id": intent.thing_id,
-                "title": intent.title,
-                "body": intent.body,
+                "title": applied.title,
+                "body": applied.body,
                 "severity": intent.severity.value,
-                "url": intent.url,
-                "images": list(intent.images),
+                "url": applied.url,
+                "images": list(applied.images),
                 "tags": list(intent.tags),
-                "metadata": intent.metadata,
-                "ciphertext": intent.ciphertext,
+                "metadata": applied.metadata,
+                "ciphertext": applied.ciphertext,
                 "occurred_at": intent.occurred_at if intent.occurred_at is not None else now,
                 "created_at": now,
                 "expires_at": intent.expires_at,
             }
+            if applied.sealed:
+                message["sealed"] = list(applied.sealed)
             message_rows.insert(tx, message)
             reply: dict[str, Any] = {
                 "channel_id": intent.channel_id,

@@ -73,7 +73,7 @@ class Passwords:
         check = (key, stored_hash)
         guessing = self._guessing.setdefault(client, set())
         if check not in guessing:
-            self._check_limit(client, len(guessing))
+            self.check_limit(client, len(guessing))
         guessing.add(check)
         pending = self._pending.get(check)
         if pending is None:
@@ -91,7 +91,7 @@ class Passwords:
             if len(self._verified) > CACHE_ENTRIES:
                 self._verified.popitem(last=False)
             return
-        self._record_failure(client)
+        self.record_failure(client)
         raise PushgodError(ErrorCode.PASSWORD_MISMATCH, "the password does not match the channel")
 
     def remembered(self, channel_id: str, password: str) -> str | None:
@@ -115,7 +115,9 @@ class Passwords:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._pool, fn, *args)
 
-    def _check_limit(self, client: tuple[str, str], in_flight: int) -> None:
+    def check_limit(self, client: tuple[str, str], in_flight: int) -> None:
+        """Raise rate_limited when `client` (address, realm) failed too often lately,
+        counting the guesses it has in flight as failures."""
         failures = self._failures.get(client, deque())
         now = time.monotonic()
         while failures and failures[0] <= now - self._window_s:
@@ -124,11 +126,11 @@ class Passwords:
             wait = math.ceil(failures[0] + self._window_s - now) if failures else 1
             raise PushgodError(
                 ErrorCode.RATE_LIMITED,
-                "too many wrong passwords for this channel from your address; try again later",
+                "too many failed attempts from your address; try again later",
                 retry_after=max(wait, 1),
             )
 
-    def _record_failure(self, client: tuple[str, str]) -> None:
+    def record_failure(self, client: tuple[str, str]) -> None:
         if len(self._failures) >= TRACKED_CLIENTS:
             cutoff = time.monotonic() - self._window_s
             for client in [c for c, f in self._failures.items() if not f or f[-1] <= cutoff]:

@@ -24,7 +24,8 @@ def op_key(kind: str, target: str, op_id: str | None) -> str | None:
     return f"{kind}:{target}:{op_id}".lower() if op_id else None
 
 
-Produce = Callable[[WriteTx], dict[str, Any]]
+Produce = Callable[[WriteTx, ChannelRow], dict[str, Any]]
+"""A write of a send route, given the channel as read inside the transaction."""
 
 
 async def send(
@@ -73,7 +74,7 @@ def write_once(
         raise PushgodError(ErrorCode.PASSWORD_MISMATCH, "the channel's password has changed")
     if key is not None and (prior := ops.recall(tx, channel_id, key)):
         return prior
-    reply = produce(tx)
+    reply = produce(tx, channel)
     if key is not None:
         ops.remember(tx, channel_id, key, reply, at)
     return reply

@@ -6,6 +6,7 @@ from pushgod.config import Settings
 from pushgod.service.auth import Authenticator
 from pushgod.service.channels import Channels
 from pushgod.service.cleanup import Cleanup
+from pushgod.service.clients import Clients
 from pushgod.service.context import Context, now_ms
 from pushgod.service.events import Events
 from pushgod.service.hub import Hub
@@ -33,6 +34,7 @@ class Services:
         self.auth = auth
         self.channels = Channels(ctx)
         self.tokens = Tokens(ctx)
+        self.clients = Clients(ctx)
         self.messages = Messages(ctx)
         self.events = Events(ctx)
         self.things = Things(ctx)
@@ -41,7 +43,7 @@ class Services:
 
     def open(self) -> None:
         """Migrate the database and start the writer; changes then flow to the hub."""
-        self.store.open(self.hub.publish)
+        self.store.open(self.hub.publish, self.hub.access_changed)
 
     def ping(self) -> None:
         """Raise unless the database answers (readiness)."""

@@ -14,7 +14,9 @@ from pushgod.service import scoping
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
 from pushgod.service.scoping import op_key
+from pushgod.service.sealing import seal_intent
 from pushgod.store import retention, states
+from pushgod.store.channels import ChannelRow
 from pushgod.store.states import THINGS
 from pushgod.store.writer import WriteTx
 
@@ -45,9 +47,10 @@ class Things:
         key = op_key("thing", intent.thing_id or "new", intent.op_id)
         keep = self._ctx.settings.retention.thing_history
 
-        def produce(tx: WriteTx) -> dict[str, Any]:
+        def produce(tx: WriteTx, channel: ChannelRow) -> dict[str, Any]:
+            applied = seal_intent(tx, channel, "thing", intent)
             if intent.action is ThingAction.CREATE:
-                thing = create_thing(intent, new_hex_id(), now)
+                thing = create_thing(applied, new_hex_id(), now)
             else:
                 assert intent.thing_id is not None
                 current = states.get(tx.tables, THINGS, intent.channel_id, intent.thing_id)
@@ -56,14 +59,14 @@ class Things:
                         ErrorCode.THING_NOT_FOUND,
                         f"thing {intent.thing_id} does not exist in this channel",
                     )
-                thing = change_thing(current, intent, now)
+                thing = change_thing(current, applied, now)
             states.save(
                 tx,
                 THINGS,
                 thing.thing_id,
                 thing.to_json(),
                 _ACTION_WORD[intent.action],
-                intent.changes(),
+                applied.changes(),
             )
             retention.entity_history(tx, thing.channel_id, ChangeKind.THING, thing.thing_id, keep)
             reply = {

@@ -79,3 +79,4 @@ class Tokens:
         self._ctx.auth.admin(actor)
         if not await self._ctx.store.write(lambda tx: token_rows.delete(tx, token_id)):
             raise PushgodError(ErrorCode.TOKEN_NOT_FOUND, f"token {token_id} does not exist")
+        self._ctx.hub.access_changed()

@@ -19,6 +19,8 @@ class ChannelRow:
     retention_age_ms: int | None
     created_at: int
     updated_at: int
+    e2ee: str | None = None
+    """The fields the channel seals (model/sealing.py policy text); None: sealing is off."""
 
     def public(self) -> dict[str, Any]:
         """The row without its password hash."""
@@ -29,8 +31,8 @@ class ChannelRow:
 
 
 _GET = (
-    "SELECT id, name, password_hash, retention_count, retention_age_ms, created_at, updated_at"
-    " FROM channels WHERE id = ?"
+    "SELECT id, name, password_hash, retention_count, retention_age_ms, created_at, updated_at,"
+    " e2ee FROM channels WHERE id = ?"
 )
 
 

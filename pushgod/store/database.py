@@ -13,6 +13,7 @@ from peewee import SqliteDatabase
 from playhouse.migrations import Runner
 
 from pushgod.model.changes import Change
+from pushgod.store import feed
 from pushgod.store.tables import Tables
 from pushgod.store.writer import Writer, WriteTx
 
@@ -58,8 +59,16 @@ class Store:
         self.tables = Tables(self.db)
         self._writer: Writer | None = None
 
-    def open(self, on_commit: Callable[[list[Change]], None]) -> None:
-        """Create the directory, migrate, and start the writer on the running loop."""
+    def open(
+        self,
+        on_commit: Callable[[list[Change]], None],
+        on_external: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Create the directory, migrate, and start the writer on the running loop.
+
+        `on_commit` gets every committed change, this process's and others';
+        `on_external` is called after another process committed anything.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
         # The daemon and the CLI may start together on a new database; the migration
         # runner decides what to apply before it locks anything, so take turns.
@@ -68,7 +77,14 @@ class Store:
             applied = migrate(self.db)
         if applied:
             log.info("applied migrations %s to %s", ", ".join(applied), self.path)
-        self._writer = Writer(self.db, self.tables, asyncio.get_running_loop(), on_commit)
+        self._writer = Writer(
+            self.db,
+            self.tables,
+            asyncio.get_running_loop(),
+            on_commit,
+            on_external,
+            lambda after, before: feed.committed_after(self.tables, after, before),
+        )
         self._writer.start()
 
     async def write(self, fn: Callable[[WriteTx], T]) -> T:

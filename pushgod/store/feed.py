@@ -74,3 +74,18 @@ def newest(
     sql = _query(ordered, newest_first=True, with_time=False)
     row = tables.execute(sql, [channel_id, 0, *ordered, now_ms, 1]).fetchone()
     return _change(channel_id, row) if row else None
+
+
+_AFTER = (
+    f"SELECT c.seq, c.kind, c.entity_id, c.action, c.at, c.data, {_MESSAGE_COLUMNS}, c.channel_id"  # noqa: S608
+    " FROM changes c LEFT JOIN messages m ON m.seq = c.seq"
+    " WHERE c.seq > ? AND c.seq < ? AND (c.kind <> 'message' OR m.seq IS NOT NULL)"
+    " ORDER BY c.seq"
+)
+
+
+def committed_after(tables: Tables, after_seq: int, before_seq: int | None) -> list[Change]:
+    """Every channel's changes between two sequence numbers, in order: what another
+    process committed, for the daemon to publish."""
+    rows = tables.execute(_AFTER, (after_seq, before_seq or 2**62)).fetchall()
+    return [_change(row[-1], row[:-1]) for row in rows]

@@ -39,6 +39,7 @@ class Tables:
                 "retention_age_ms",
                 "created_at",
                 "updated_at",
+                "e2ee",
             ),
         ).bind(db)
         self.tokens: Any = Table(
@@ -67,3 +68,9 @@ class Tables:
             "things", ("channel_id", "id", "state", "updated_at", "data")
         ).bind(db)
         self.ops: Any = Table("ops", ("channel_id", "key", "created_at", "result")).bind(db)
+        self.clients: Any = Table(
+            "clients", ("id", "channel_id", "name", "public_key", "created_at")
+        ).bind(db)
+        self.pairing_codes: Any = Table(
+            "pairing_codes", ("hash", "channel_id", "name", "created_at", "expires_at")
+        ).bind(db)

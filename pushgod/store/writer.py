@@ -5,6 +5,12 @@ transaction shared with whatever else was queued at the same moment. Each callab
 in its own savepoint, so one failing write rolls back alone. After the COMMIT returned,
 the batch's changes are handed to `on_commit` on the event loop, in sequence order, and
 only then are the callers' futures resolved.
+
+Other processes (the CLI) write to the same database. The writer notices their commits
+(SQLite's `data_version`, checked at most once a `EXTERNAL_CHECK_S`, and a gap before its
+own sequence numbers) and hands their changes to `on_commit` too, in order, then calls
+`on_external`: so a message sent or a token revoked with the CLI reaches a running
+daemon's streams.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -28,6 +35,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_BATCH = 512
+EXTERNAL_CHECK_S = 1.0
+
+ReadAfter = Callable[[int, int | None], list[Change]]
+"""The committed changes after one sequence number and before another (None: no end)."""
 
 
 def dumps(value: Any) -> str:
@@ -87,11 +98,18 @@ class Writer:
         tables: Tables,
         loop: asyncio.AbstractEventLoop,
         on_commit: Callable[[list[Change]], None],
+        on_external: Callable[[], None],
+        read_after: ReadAfter,
     ) -> None:
         self._db: Any = db
         self._tables = tables
         self._loop = loop
         self._on_commit = on_commit
+        self._on_external = on_external
+        self._read_after = read_after
+        self._last_seq = 0
+        self._data_version = 0
+        self._checked_at = 0.0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="pushgod.store.writer", daemon=True)
         self.batches = 0
@@ -116,8 +134,16 @@ class Writer:
 
     def _run(self) -> None:
         try:
+            self._last_seq = self._tables.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM changes"
+            ).fetchone()[0]
+            self._data_version = self._version()
             while True:
-                item = self._queue.get()
+                try:
+                    item = self._queue.get(timeout=EXTERNAL_CHECK_S)
+                except queue.Empty:
+                    self._catch_up()
+                    continue
                 if item is _SHUTDOWN:
                     return
                 batch = [item]
@@ -134,8 +160,27 @@ class Writer:
                 self._commit(batch)
                 if stopping:
                     return
+                if time.monotonic() - self._checked_at >= EXTERNAL_CHECK_S:
+                    self._catch_up()
         finally:
             self._db.close()
+
+    def _version(self) -> int:
+        """Changes whenever another connection commits, never for this one's commits."""
+        self._checked_at = time.monotonic()
+        version: int = self._tables.execute("PRAGMA data_version").fetchone()[0]
+        return version
+
+    def _catch_up(self) -> None:
+        """Publish what other processes committed since the last look, if anything."""
+        version = self._version()
+        if version == self._data_version:
+            return
+        self._data_version = version
+        external = self._read_after(self._last_seq, None)
+        if external:
+            self._last_seq = external[-1].seq
+        self._loop.call_soon_threadsafe(self._finish, [], external, True)
 
     def _commit(self, batch: list[_Job[Any]]) -> None:
         execute = self._tables.execute
@@ -159,17 +204,28 @@ class Writer:
                 job.error, job.changes = error, []
         self.batches += 1
         self.writes += len(batch)
-        self._loop.call_soon_threadsafe(self._finish, batch)
+        first = next((job.changes[0].seq for job in batch if job.changes and not job.error), None)
+        external: list[Change] = []
+        if first is not None:
+            if first > self._last_seq + 1:  # another process committed in between
+                external = self._read_after(self._last_seq, first)
+            self._last_seq = max(
+                change.seq for job in batch if job.error is None for change in job.changes
+            )
+        self._loop.call_soon_threadsafe(self._finish, batch, external, bool(external))
 
-    def _finish(self, batch: list[_Job[Any]]) -> None:
-        """On the loop: publish the batch's changes, then wake its callers.
+    def _finish(self, batch: list[_Job[Any]], external: list[Change], outside_writes: bool) -> None:
+        """On the loop: publish other processes' changes and the batch's, then wake its
+        callers.
 
         Publishing first means that when a write returns to its caller, every
         subscriber has already been handed its change.
         """
         committed = [change for job in batch if job.error is None for change in job.changes]
-        if committed:
-            self._on_commit(committed)
+        if external or committed:
+            self._on_commit([*external, *committed])
+        if outside_writes:
+            self._on_external()
         for job in batch:
             if job.future.get_loop() is self._loop:
                 _resolve(job)

@@ -37,6 +37,7 @@ async def test_channel_create_shows_the_password_once(
     assert set(generated) == {
         "channel_id",
         "name",
+        "e2ee",
         "password",
         "retention_count",
         "retention_age_ms",

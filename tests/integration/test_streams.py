@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse, WSMsgType
+from aiohttp import ClientResponse, ClientSession, HttpVersion10, TCPConnector, WSMsgType
 
 from pushgod.config import Settings
 from pushgod.model.since import LIVE_ONLY, STREAM_KINDS
 from pushgod.model.tokens import Scope
 from pushgod.service.auth import LOCAL_OPERATOR, Credentials
 from pushgod.service.services import Services
-from pushgod.service.streams import Closing, Item
+from pushgod.service.streams import KEEPALIVE, Batch, Closing, Item
 
 from .support import Client, admin_token, basic, bearer, channel_token, fail, ok, settings_with
 
@@ -68,6 +69,7 @@ async def sse_events(reply: ClientResponse, count: int) -> list[dict[str, str]]:
             event = {}
         elif not line.startswith((":", "retry:")):
             name, _, value = line.partition(": ")
+            assert name in ("id", "event", "data"), f"not an SSE field: {line!r}"
             event[name] = value
     return events
 
@@ -264,6 +266,143 @@ class TestSlowConsumer:
         async with client.get(path(channel, "json", query), headers=basic(*channel)) as reply:
             rest = [json.loads(line) for line in (await reply.text()).splitlines()]
         first = [json.loads(i.json) for i in delivered]
+        assert [i["message"]["message_id"] for i in [*first, *rest]] == sent
+
+
+async def test_caught_up_sse_client_gets_every_live_item_in_order(
+    client: Client, channel: Channel
+) -> None:
+    """Live items written straight to a waiting client's connection (the direct path)
+    arrive whole, once each and in order, also when sends come in bursts."""
+    async with client.get(path(channel, "sse"), headers=basic(*channel)) as reply:
+        sent = [await send(client, channel, f"one by one {n}") for n in range(10)]
+        for burst in range(5):
+            titles = [f"burst {burst}.{n}" for n in range(8)]
+            sent += await asyncio.gather(*(send(client, channel, title) for title in titles))
+        events = await sse_events(reply, len(sent))
+    items = [json.loads(event["data"]) for event in events]
+    seqs = [item["seq"] for item in items]
+    assert [event["id"] for event in events] == [str(seq) for seq in seqs]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(sent)
+    assert sorted(item["message"]["message_id"] for item in items) == sorted(sent)
+
+
+async def test_http_1_0_client_gets_the_stream_without_chunks(
+    client: Client, channel: Channel
+) -> None:
+    """HTTP/1.0 has no chunked coding: the body is the bare events, ended by the end of the
+    connection, live items written straight to it included."""
+    url = client.make_url(path(channel, "sse"))
+    async with (
+        ClientSession(version=HttpVersion10) as session,
+        session.get(url, headers=basic(*channel)) as reply,
+    ):
+        assert reply.version == HttpVersion10 and "Transfer-Encoding" not in reply.headers
+        assert await reply.content.readline() == b"retry: 3000\n"
+        sent = [await send(client, channel, f"old client {n}") for n in range(3)]
+        events = await sse_events(reply, len(sent))
+    assert [json.loads(e["data"])["message"]["message_id"] for e in events] == sent
+
+
+async def test_direct_writer_takes_live_items_while_the_consumer_waits(
+    client: Client, services: Services, channel: Channel
+) -> None:
+    """Live items go to the direct writer while the consumer waits for the next one; while
+    it refuses them (a backed-up connection) they come out of items() instead. Each item
+    goes out once, in order, and the Closing resumes after the last one, however sent."""
+    creds = Credentials("192.0.2.1", password=channel[1])
+    stream = await services.streams.open(creds, channel[0], STREAM_KINDS)
+    written: list[Item] = []
+    accept = True
+
+    def direct(batch: Batch) -> bool:
+        if accept:
+            written.extend(batch)
+        return accept
+
+    items = stream.items(LIVE_ONLY, poll=False, direct=direct)
+    # The consumer waits; each send below awaits a commit, so it is waiting by then.
+    waiting = asyncio.ensure_future(anext(items))
+    sent = [await send(client, channel, f"direct {n}") for n in range(3)]
+    assert [json.loads(i.json)["message"]["message_id"] for i in written] == sent
+    assert not waiting.done()
+
+    accept = False
+    refused = [await send(client, channel, f"refused {n}") for n in range(3)]
+    queued: list[Item] = []
+    while len(queued) < len(refused):
+        batch = await waiting
+        assert isinstance(batch, list), batch
+        queued += batch
+        waiting = asyncio.ensure_future(anext(items))
+    assert [json.loads(i.json)["message"]["message_id"] for i in queued] == refused
+    assert len(written) == len(sent)
+
+    accept = True
+    sent += [await send(client, channel, f"direct again {n}") for n in range(2)]
+    assert [json.loads(i.json)["message"]["message_id"] for i in written] == sent
+    assert not waiting.done()
+
+    services.streams.close_all()
+    closing = await waiting
+    while closing is KEEPALIVE:
+        closing = await anext(items)
+    assert closing == Closing("shutdown", written[-1].seq)
+    seqs = [i.seq for i in [*written[:3], *queued, *written[3:]]]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    await items.aclose()
+
+
+def _small_receive_buffer(address: Any) -> socket.socket:
+    """A client socket whose kernel receive buffer is small, so the daemon's side backs up
+    after a few hundred KB rather than megabytes."""
+    family, kind, proto, _, _ = address
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    return sock
+
+
+class TestClientThatStopsReading:
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        return settings_with(tmp_path, PUSHGOD_STREAMS_BUFFER="3")
+
+    async def test_is_closed_as_too_far_behind_not_buffered(
+        self, client: Client, services: Services, channel: Channel
+    ) -> None:
+        """An SSE client stops reading: once its connection backs up, live items stop going
+        straight to it and queue in the bounded buffer; when that overflows the stream is
+        closed and drops its share of the hub, so nothing more is kept for it however much
+        is sent. Reading again, it gets what was written, in order, then the closing event,
+        and resuming from there misses nothing."""
+        body = "x" * 30_000  # about 30 KB a message on the wire
+        auth = basic(*channel)
+        connector = TCPConnector(socket_factory=_small_receive_buffer)
+        async with (
+            ClientSession(connector=connector) as session,
+            session.get(client.make_url(path(channel, "sse")), headers=auth) as reply,
+        ):
+            assert await reply.content.readline() == b"retry: 3000\n"
+            assert services.streams.open_count == 1
+            sent: list[str] = []
+            while services.streams.open_count and len(sent) < 1_000:  # nobody reads now
+                sent.append(await send(client, channel, f"big {len(sent)}", body=body))
+            assert services.streams.open_count == 0, f"still open after {len(sent)} sends"
+            sent += [await send(client, channel, f"after {n}", body=body) for n in range(3)]
+
+            events: list[dict[str, str]] = []
+            while not events or events[-1].get("event") != "closed":
+                events += await sse_events(reply, 1)
+            assert await reply.content.read() == b""  # the response ended there
+        *delivered, closed = events
+        seqs = [int(event["id"]) for event in delivered]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        closing = json.loads(closed["data"])
+        assert closing == {"type": "closed", "reason": "too far behind", "resume_after": seqs[-1]}
+        query = f"since={closing['resume_after']}&poll=1"
+        async with client.get(path(channel, "json", query), headers=auth) as reply:
+            rest = [json.loads(line) for line in (await reply.text()).splitlines()]
+        first = [json.loads(event["data"]) for event in delivered]
         assert [i["message"]["message_id"] for i in [*first, *rest]] == sent
 
 

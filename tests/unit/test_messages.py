@@ -47,6 +47,7 @@ KIND_VALUES: dict[Kind, st.SearchStrategy[Any]] = {
     Kind.TIMESTAMP: TIMESTAMPS,
     Kind.STRINGS: st.lists(TEXT, max_size=4) | st.lists(st.just("t"), min_size=30, max_size=34),
     Kind.OBJECT: st.dictionaries(TEXT, st.none() | SCALARS | TEXT | JSON, max_size=3),
+    Kind.OBJECTS: st.lists(st.dictionaries(TEXT, JSON, max_size=5), max_size=2),
 }
 CHANNELS = st.sampled_from([CHANNEL, CHANNEL.lower(), f" {CHANNEL[:13]}-{CHANNEL[13:]} "])
 PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {

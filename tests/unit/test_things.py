@@ -473,6 +473,7 @@ KIND_VALUES: dict[Kind, st.SearchStrategy[Any]] = {
     Kind.TIMESTAMP: st.integers(min_value=-10, max_value=2 * 10**15) | st.just(""),
     Kind.STRINGS: st.lists(TEXT, max_size=3),
     Kind.OBJECT: st.dictionaries(TEXT, st.none() | SCALARS | TEXT, max_size=3),
+    Kind.OBJECTS: st.lists(st.dictionaries(TEXT, SCALARS, max_size=5), max_size=2),
 }
 PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "channel_id": st.sampled_from([CHANNEL] * 9 + [""]),
