@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from pushgod import __version__
 from pushgod.cli import admin, clients
+from pushgod.cli.listen import add_parser as add_listen_parser
+from pushgod.cli.listen import listen
 from pushgod.cli.output import fail
 from pushgod.cli.send import send
 from pushgod.config import Settings, effective, example_toml, load_settings
@@ -226,6 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
     sender.add_argument("--severity", choices=["critical", "high", "normal", "low"])
     sender.add_argument("--url", metavar="U")
     _json_flag(sender)
+
+    listener = _command(
+        commands,
+        "listen",
+        listen,
+        "receive a channel's items as they arrive, opening sealed fields (pair with --pair)",
+    )
+    add_listen_parser(listener)
 
     config = commands.add_parser("config", help="print or check the configuration")
     config_commands = config.add_subparsers(dest="action", required=True, metavar="ACTION")
