@@ -287,6 +287,24 @@ async def test_caught_up_sse_client_gets_every_live_item_in_order(
     assert sorted(item["message"]["message_id"] for item in items) == sorted(sent)
 
 
+async def test_a_stream_gets_only_its_own_channel(
+    client: Client, services: Services, channel: Channel
+) -> None:
+    """The hub hands each channel's changes to that channel's streams only."""
+    row, password = await services.channels.create(LOCAL_OPERATOR, "other")
+    other = (row.id, password)
+    async with (
+        client.get(path(channel, "json"), headers=basic(*channel)) as mine,
+        client.get(path(other, "json"), headers=basic(*other)) as theirs,
+    ):
+        for_them = await send(client, other, "theirs")
+        for_me = await send(client, channel, "mine")
+        [item] = await ndjson_lines(mine, 1)
+        [their_item] = await ndjson_lines(theirs, 1)
+    assert (item["channel_id"], item["message"]["message_id"]) == (channel[0], for_me)
+    assert (their_item["channel_id"], their_item["message"]["message_id"]) == (row.id, for_them)
+
+
 async def test_http_1_0_client_gets_the_stream_without_chunks(
     client: Client, channel: Channel
 ) -> None:
