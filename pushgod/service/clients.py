@@ -172,12 +172,7 @@ class Clients:
         for it any more."""
         self._ctx.auth.admin(actor)
 
-        def write(tx: WriteTx) -> bool:
-            if not tx.tables.execute("SELECT 1 FROM clients WHERE id = ?", (client_id,)).fetchone():
-                return False
-            return token_rows.delete(tx, client_id)  # the client row goes with it
-
-        if not await self._ctx.store.write(write):
+        if not await self._ctx.store.write(lambda tx: client_rows.delete(tx, client_id)):
             raise PushgodError(ErrorCode.CLIENT_NOT_FOUND, f"client {client_id} does not exist")
         self._ctx.hub.access_changed()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -56,7 +55,7 @@ def seal_intent(tx: WriteTx, channel: ChannelRow, kind: str, intent: Intent) -> 
 
 def _recipients(tx: WriteTx, channel: ChannelRow) -> dict[str, bytes]:
     recipients = {
-        client.id: base64.urlsafe_b64decode(client.public_key + "=")
+        client.id: sealing.b64decode(client.public_key, "public_key", sealing.PUBLIC_KEY_BYTES)
         for client in client_rows.for_channel(tx.tables, channel.id)
     }
     if not recipients:

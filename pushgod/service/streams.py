@@ -86,7 +86,6 @@ class _Subscription:
         on_close: Callable[[_Subscription], None],
     ) -> None:
         self._on_close = on_close
-        self._channel_id = channel_id
         self._kinds = kinds
         self._size = size
         self._changes: deque[Change] = deque()

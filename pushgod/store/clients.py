@@ -54,6 +54,14 @@ def insert(tx: WriteTx, row: ClientRow) -> None:
     tx.tables.clients.insert(**asdict(row)).execute()
 
 
+def delete(tx: WriteTx, client_id: str) -> bool:
+    """Delete a client by deleting its token (the client row goes with it)."""
+    if not tx.tables.execute("SELECT 1 FROM clients WHERE id = ?", (client_id,)).fetchone():
+        return False
+    tx.tables.execute("DELETE FROM tokens WHERE id = ?", (client_id,))
+    return True
+
+
 def insert_code(tx: WriteTx, code: PairingCode) -> None:
     tx.tables.pairing_codes.insert(**asdict(code)).execute()
 
