@@ -4,49 +4,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import math
-from typing import Any
 
 from aiohttp import web
 
 from pushgod.model.errors import ErrorCode, PushgodError
+from pushgod.model.fields import strict_json
 from pushgod.model.ids import parse_channel_id
 from pushgod.model.times import parse_duration_ms, parse_timestamp
 from pushgod.service.auth import Credentials
 
 MAX_BODY = 32 * 1024
 """PushGo's request body limit; larger bodies get 413 payload_too_large."""
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise PushgodError(ErrorCode.INVALID_JSON_DATA, f"field {key!r} appears twice")
-        result[key] = value
-    return result
-
-
-def _no_constants(name: str) -> Any:
-    raise PushgodError(ErrorCode.INVALID_JSON_SYNTAX, f"{name} is not valid JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e400: valid JSON syntax, but no number we can store
-        raise PushgodError(ErrorCode.INVALID_JSON_SYNTAX, f"the number {text} is out of range")
-    return value
-
-
-def strict_json(raw: str | bytes, what: str = "the body") -> object:
-    """Parsed JSON without duplicate keys, NaN or infinities; `invalid_json_syntax` otherwise."""
-    try:
-        return json.loads(
-            raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constants, parse_float=_finite
-        )
-    except (ValueError, RecursionError):
-        raise PushgodError(ErrorCode.INVALID_JSON_SYNTAX, f"{what} is not valid JSON") from None
 
 
 async def json_body(request: web.Request) -> object:

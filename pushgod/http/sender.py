@@ -9,11 +9,11 @@ from aiohttp import web
 
 from pushgod.http.envelope import ok
 from pushgod.http.keys import SERVICES
-from pushgod.http.requests import json_body, sender_credentials, strict_json
+from pushgod.http.requests import json_body, sender_credentials
 from pushgod.http.routing import Param, Route
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.events import EVENT_SCHEMAS, EventAction, parse_event
-from pushgod.model.fields import Kind
+from pushgod.model.fields import Kind, strict_json
 from pushgod.model.messages import MESSAGE_SCHEMA, parse_message
 from pushgod.model.things import THING_SCHEMAS, ThingAction, parse_thing
 from pushgod.service.context import now_ms

@@ -15,20 +15,21 @@ tool error and the MQTT log line. Codes follow PushGo's where PushGo has one.
                        invalid_tags, invalid_images, invalid_metadata, invalid_attrs,
                        invalid_external_ids, invalid_location, invalid_field,
                        invalid_channel_name, invalid_scope, invalid_duration,
-                       invalid_sealed, invalid_public_key,
+                       invalid_sealed, invalid_public_key, invalid_topic,
                        decryption_failed (raised by `pushgod listen`, not the server)
     401                authentication_failed
     403                password_mismatch, insufficient_scope, channel_forbidden,
                        pairing_code_invalid
     404                route_not_found, channel_not_found, event_not_found,
-                       thing_not_found, token_not_found, client_not_found
+                       thing_not_found, token_not_found, client_not_found,
+                       device_not_found
     405                method_not_allowed
     409                event_closed, thing_deleted, client_limit_reached,
-                       no_paired_clients
+                       no_paired_clients, device_exists
     413                payload_too_large
     429                rate_limited
     500                internal_error, invalid_config (start-up only)
-    503                server_busy
+    503                server_busy, broker_unavailable (MQTT broker provisioning)
 """
 
 from __future__ import annotations
@@ -70,10 +71,14 @@ class ErrorCode(StrEnum):
     INVALID_DURATION = "invalid_duration"
     INVALID_SEALED = "invalid_sealed"
     INVALID_PUBLIC_KEY = "invalid_public_key"
+    INVALID_TOPIC = "invalid_topic"
     DECRYPTION_FAILED = "decryption_failed"
     PAIRING_CODE_INVALID = "pairing_code_invalid"
     CLIENT_NOT_FOUND = "client_not_found"
     CLIENT_LIMIT_REACHED = "client_limit_reached"
+    DEVICE_NOT_FOUND = "device_not_found"
+    DEVICE_EXISTS = "device_exists"
+    BROKER_UNAVAILABLE = "broker_unavailable"
     NO_PAIRED_CLIENTS = "no_paired_clients"
     AUTHENTICATION_FAILED = "authentication_failed"
     PASSWORD_MISMATCH = "password_mismatch"
@@ -105,6 +110,9 @@ _NOT_400: dict[ErrorCode, int] = {
     ErrorCode.THING_NOT_FOUND: 404,
     ErrorCode.TOKEN_NOT_FOUND: 404,
     ErrorCode.CLIENT_NOT_FOUND: 404,
+    ErrorCode.DEVICE_NOT_FOUND: 404,
+    ErrorCode.DEVICE_EXISTS: 409,
+    ErrorCode.BROKER_UNAVAILABLE: 503,
     ErrorCode.PAIRING_CODE_INVALID: 403,
     ErrorCode.CLIENT_LIMIT_REACHED: 409,
     ErrorCode.NO_PAIRED_CLIENTS: 409,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,39 @@ MAX_STATUS_CHARS = 24
 MAX_EVENT_MESSAGE_CHARS = 512
 MAX_EXTERNAL_ID_KEY_CHARS = 64
 MAX_EXTERNAL_ID_VALUE_CHARS = 256
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise PushgodError(ErrorCode.INVALID_JSON_DATA, f"field {key!r} appears twice")
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise PushgodError(ErrorCode.INVALID_JSON_SYNTAX, f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: valid JSON syntax, but no number we can store
+        raise PushgodError(ErrorCode.INVALID_JSON_SYNTAX, f"the number {text} is out of range")
+    return value
+
+
+def strict_json(raw: str | bytes, what: str = "the body") -> object:
+    """Parsed JSON without duplicate keys, NaN or infinities; `invalid_json_syntax` otherwise.
+
+    HTTP bodies and MQTT payloads are read by this one parser.
+    """
+    try:
+        return json.loads(
+            raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constants, parse_float=_finite
+        )
+    except (ValueError, RecursionError):
+        raise PushgodError(ErrorCode.INVALID_JSON_SYNTAX, f"{what} is not valid JSON") from None
 
 
 class Kind(StrEnum):
@@ -80,7 +114,7 @@ def check_shape(data: object, schema: Schema) -> dict[str, Any]:
             raise PushgodError(
                 ErrorCode.INVALID_JSON_DATA, f"{name} must be {_KIND_WORDS[field.kind]}"
             )
-        if not _is_unicode(value):
+        if not is_unicode(value):
             raise PushgodError(
                 ErrorCode.INVALID_JSON_DATA, f"{name} holds text that is not valid Unicode"
             )
@@ -88,7 +122,7 @@ def check_shape(data: object, schema: Schema) -> dict[str, Any]:
     return result
 
 
-def _is_unicode(value: object) -> bool:
+def is_unicode(value: object) -> bool:
     """False when a string in `value` has a lone surrogate: JSON allows one (`"\\ud800"`),
     UTF-8 (hence SQLite and every length check in bytes) does not. Iterative: any depth."""
     pending = [value]

@@ -99,10 +99,14 @@ class ThingIntent:
     attrs: dict[str, Any] | None
     metadata: dict[str, Any] | None
     sealed: tuple[dict[str, Any], ...] | None = None
+    # Set by devices over MQTT only (model/devices.py), never by the HTTP schema.
+    availability: str | None = None
+    seen_at: int | None = None
+    attr_meta: dict[str, dict[str, str]] | None = None
 
     def changes(self) -> dict[str, Any]:
         """The fields this request set, as recorded in the thing's history."""
-        skip = {"action", "channel_id", "op_id", "thing_id", "location"}
+        skip = {"action", "channel_id", "op_id", "thing_id", "location", "seen_at"}
         result = {"action": self.action.value, **f.given_fields(self, skip)}
         if self.location is not None:
             result["location_type"], result["location_value"] = self.location
@@ -232,6 +236,12 @@ class Thing:
     deleted_at: int | None
     sealed: tuple[dict[str, Any], ...] = ()
     """Envelopes of the sealed attrs, oldest first (sealing.accumulate)."""
+    availability: str | None = None
+    """online or offline, as the Thing's device last reported it over MQTT; None: never."""
+    last_seen_at: int | None = None
+    """When the Thing's device last sent anything over MQTT."""
+    attr_meta: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    """Per-attribute hints from the device's self-description: name, unit, device_class…"""
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -329,6 +339,9 @@ def _merge(current: Thing, intent: ThingIntent, now_ms: int) -> Thing:
                 current.sealed, intent.sealed or (), sealing.given_paths(intent, "thing")
             )
         ),
+        availability=_keep(intent.availability, current.availability),
+        last_seen_at=intent.seen_at if intent.seen_at is not None else current.last_seen_at,
+        attr_meta=intent.attr_meta if intent.attr_meta is not None else current.attr_meta,
     )
 
 

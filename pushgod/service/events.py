@@ -43,9 +43,23 @@ class Events:
         and a change to a closed event is `event_closed`.
         """
         now = self._ctx.clock()
-        op_id = intent.op_id or new_hex_id()
         target = intent.event_id or f"new:{intent.thing_id or '-'}"
         key = op_key("event", target, intent.op_id)
+        return await scoping.send(
+            self._ctx,
+            credentials,
+            intent.channel_id,
+            frozenset({Scope.PUBLISH}),
+            key,
+            now,
+            self.producer(intent, now),
+        )
+
+    def producer(
+        self, intent: EventIntent, now: int, *, new_id: str | None = None
+    ) -> scoping.Produce:
+        """The write of `intent`; a create names the event `new_id` (devices) or a new id."""
+        op_id = intent.op_id or new_hex_id()
         keep = self._ctx.settings.retention.event_updates
 
         def produce(tx: WriteTx, channel: ChannelRow) -> dict[str, Any]:
@@ -53,7 +67,7 @@ class Events:
             if intent.thing_id:
                 require_live_thing(tx, intent.channel_id, intent.thing_id)
             if intent.action is EventAction.CREATE:
-                event = open_event(applied, new_hex_id(), now)
+                event = open_event(applied, new_id or new_hex_id(), now)
             else:
                 assert intent.event_id is not None
                 current = states.get(tx.tables, EVENTS, intent.channel_id, intent.event_id)
@@ -82,9 +96,7 @@ class Events:
             reply["accepted"] = True
             return reply
 
-        return await scoping.send(
-            self._ctx, credentials, intent.channel_id, frozenset({Scope.PUBLISH}), key, now, produce
-        )
+        return produce
 
     async def listing(
         self, credentials: Credentials, channel_id: str, state: str, limit: int

@@ -28,8 +28,19 @@ class Messages:
         A repeated op_id returns the first reply and stores nothing.
         """
         now = self._ctx.clock()
-        op_id = intent.op_id or new_hex_id()
         key = op_key("message", intent.thing_id or "-", intent.op_id)
+        return await scoping.send(
+            self._ctx,
+            credentials,
+            intent.channel_id,
+            frozenset({Scope.PUBLISH}),
+            key,
+            now,
+            self.producer(intent, now),
+        )
+
+    def producer(self, intent: MessageIntent, now: int) -> scoping.Produce:
+        op_id = intent.op_id or new_hex_id()
 
         def produce(tx: WriteTx, channel: ChannelRow) -> dict[str, Any]:
             if intent.thing_id:
@@ -65,9 +76,7 @@ class Messages:
             reply["accepted"] = True
             return reply
 
-        return await scoping.send(
-            self._ctx, credentials, intent.channel_id, frozenset({Scope.PUBLISH}), key, now, produce
-        )
+        return produce
 
     async def recent(
         self,

@@ -8,6 +8,7 @@ from pushgod.service.channels import Channels
 from pushgod.service.cleanup import Cleanup
 from pushgod.service.clients import Clients
 from pushgod.service.context import Context, now_ms
+from pushgod.service.devices import Devices
 from pushgod.service.events import Events
 from pushgod.service.hub import Hub
 from pushgod.service.messages import Messages
@@ -38,6 +39,7 @@ class Services:
         self.messages = Messages(ctx)
         self.events = Events(ctx)
         self.things = Things(ctx)
+        self.devices = Devices(ctx, self.things, self.events, self.messages)
         self.cleanup = Cleanup(ctx)
         self.streams = Streams(ctx)
 

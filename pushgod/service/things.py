@@ -8,7 +8,14 @@ from pushgod.model.changes import ChangeKind
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.fields import MAX_PAGE
 from pushgod.model.ids import new_hex_id
-from pushgod.model.things import ThingAction, ThingIntent, ThingState, change_thing, create_thing
+from pushgod.model.things import (
+    Thing,
+    ThingAction,
+    ThingIntent,
+    ThingState,
+    change_thing,
+    create_thing,
+)
 from pushgod.model.tokens import Scope
 from pushgod.service import scoping
 from pushgod.service.auth import Credentials
@@ -43,14 +50,28 @@ class Things:
         refuses further changes with `thing_deleted`.
         """
         now = self._ctx.clock()
-        op_id = intent.op_id or new_hex_id()
         key = op_key("thing", intent.thing_id or "new", intent.op_id)
+        return await scoping.send(
+            self._ctx,
+            credentials,
+            intent.channel_id,
+            WRITE_SCOPES,
+            key,
+            now,
+            self.producer(intent, now),
+        )
+
+    def producer(
+        self, intent: ThingIntent, now: int, *, new_id: str | None = None
+    ) -> scoping.Produce:
+        """The write of `intent`; a create names the thing `new_id` (devices) or a new id."""
+        op_id = intent.op_id or new_hex_id()
         keep = self._ctx.settings.retention.thing_history
 
         def produce(tx: WriteTx, channel: ChannelRow) -> dict[str, Any]:
             applied = seal_intent(tx, channel, "thing", intent)
             if intent.action is ThingAction.CREATE:
-                thing = create_thing(applied, new_hex_id(), now)
+                thing = create_thing(applied, new_id or new_hex_id(), now)
             else:
                 assert intent.thing_id is not None
                 current = states.get(tx.tables, THINGS, intent.channel_id, intent.thing_id)
@@ -77,9 +98,7 @@ class Things:
             }
             return reply
 
-        return await scoping.send(
-            self._ctx, credentials, intent.channel_id, WRITE_SCOPES, key, now, produce
-        )
+        return produce
 
     async def listing(
         self, credentials: Credentials, channel_id: str, state: str, limit: int
@@ -117,6 +136,10 @@ class Things:
         )
         more = len(changes) == size
         return {"changes": changes, "next_before": changes[-1]["seq"] if changes and more else None}
+
+    def every(self) -> list[Thing]:
+        """Every Thing of every channel: the MQTT bridge republishes them on each connect."""
+        return states.every(self._ctx.store.tables, THINGS)
 
     def _existing(self, channel_id: str, thing_id: str) -> Any:
         thing = states.get(self._ctx.store.tables, THINGS, channel_id, thing_id)

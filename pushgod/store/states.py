@@ -87,6 +87,12 @@ def listing(
     return [json.loads(data) for (data,) in rows]
 
 
+def every(tables: Tables, table: StateTable[S]) -> list[S]:
+    """Every entity of every channel (the MQTT bridge republishes all Things on connect)."""
+    rows = tables.execute(f"SELECT data FROM {table.name} ORDER BY channel_id, id")  # noqa: S608
+    return [table.decode(json.loads(data)) for (data,) in rows]
+
+
 def count_by_state(tables: Tables, table: StateTable[Any], channel_id: str) -> dict[str, int]:
     rows = tables.execute(
         f"SELECT state, COUNT(*) FROM {table.name} WHERE channel_id = ?"  # noqa: S608

@@ -74,3 +74,15 @@ class Tables:
         self.pairing_codes: Any = Table(
             "pairing_codes", ("hash", "channel_id", "name", "created_at", "expires_at")
         ).bind(db)
+        self.devices: Any = Table(
+            "devices",
+            (
+                "thing_id",
+                "channel_id",
+                "provisioning",
+                "password_hash",
+                "created_at",
+                "rotated_at",
+                "updates",
+            ),
+        ).bind(db)

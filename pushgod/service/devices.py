@@ -1,0 +1,207 @@
+"""Devices: MQTT accounts confined to one Thing each, and what they send.
+
+A device's broker account is provisioned by `BrokerAccounts` (mqtt/accounts.py); the
+registry here says which Thing, and so which channel, each account may update. Device
+input takes the same parsers and the same writes as HTTP: the broker authenticated the
+device and confines it to its Thing's topics, and this registry names its channel.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Protocol
+
+from pushgod.model.devices import (
+    MAX_PAYLOAD_BYTES,
+    EventRequest,
+    Inbound,
+    check_device_id,
+    device_event,
+    parse_topic,
+    thing_update,
+)
+from pushgod.model.errors import ErrorCode, PushgodError
+from pushgod.model.events import EventAction, parse_event
+from pushgod.model.things import ThingAction, ThingState, parse_thing
+from pushgod.service import scoping
+from pushgod.service.context import Context
+from pushgod.service.events import Events
+from pushgod.service.messages import Messages
+from pushgod.service.things import Things
+from pushgod.store import devices as device_rows
+from pushgod.store import states
+from pushgod.store.channels import ChannelRow
+from pushgod.store.devices import DeviceRow
+from pushgod.store.writer import WriteTx
+
+
+class BrokerAccounts(Protocol):
+    """Where device accounts live on the broker: dynamic security, or files."""
+
+    mode: str
+
+    def password_hash(self, password: str) -> str | None:
+        """What the registry keeps to rebuild the broker's files; None when it keeps none."""
+
+    async def grant(self, thing_id: str, password: str, devices: list[DeviceRow]) -> None:
+        """Create the account, or give it a new password and end its sessions."""
+
+    async def revoke(self, thing_id: str, devices: list[DeviceRow]) -> None:
+        """Remove the account and end its sessions; `devices` are the ones that remain."""
+
+
+class Devices:
+    def __init__(self, ctx: Context, things: Things, events: Events, messages: Messages) -> None:
+        self._ctx = ctx
+        self._things = things
+        self._events = events
+        self._messages = messages
+
+    def list(self, channel_id: str | None = None) -> list[dict[str, Any]]:
+        """Every device with its Thing's availability and last-seen time (local operator)."""
+        tables = self._ctx.store.tables
+        result = []
+        for row in device_rows.list_all(tables, channel_id):
+            thing = states.get(tables, states.THINGS, row.channel_id, row.thing_id)
+            result.append(
+                {
+                    "thing_id": row.thing_id,
+                    "channel_id": row.channel_id,
+                    "provisioning": row.provisioning,
+                    "created_at": row.created_at,
+                    "rotated_at": row.rotated_at,
+                    "updates": row.updates,
+                    "availability": thing.availability if thing else None,
+                    "last_seen_at": thing.last_seen_at if thing else None,
+                    "thing_state": thing.state.value if thing else None,
+                }
+            )
+        return result
+
+    async def add(
+        self, accounts: BrokerAccounts, thing_id: str, channel_id: str, *, create: bool
+    ) -> tuple[DeviceRow, str]:
+        """Register a device for a Thing (created first with `create`) and give it a broker
+        account; returns the row and the account's password, shown only this once."""
+        check_device_id(thing_id)
+        tables = self._ctx.store.tables
+        self._ctx.auth.channel(channel_id)
+        if device_rows.thing_elsewhere(tables, thing_id, channel_id):
+            raise PushgodError(
+                ErrorCode.DEVICE_EXISTS,
+                f"another channel has a thing {thing_id}; device topics need a unique id",
+            )
+        now = self._ctx.clock()
+        password = secrets.token_urlsafe(24)
+        row = DeviceRow(
+            thing_id, channel_id, accounts.mode, accounts.password_hash(password), now, None, 0
+        )
+        _, create_intent = parse_thing(
+            ThingAction.CREATE, {"channel_id": channel_id, "observed_at": now, "title": thing_id}
+        )
+        create_thing = self._things.producer(create_intent, now, new_id=thing_id)
+
+        def register(tx: WriteTx, channel: ChannelRow) -> dict[str, Any]:
+            if device_rows.get(tx.tables, thing_id) is not None:
+                raise PushgodError(ErrorCode.DEVICE_EXISTS, f"device {thing_id} already exists")
+            thing = states.get(tx.tables, states.THINGS, channel_id, thing_id)
+            if thing is None and not create:
+                raise PushgodError(
+                    ErrorCode.THING_NOT_FOUND,
+                    f"thing {thing_id} does not exist in this channel (add --create)",
+                )
+            if thing is not None and thing.state is ThingState.DELETED:
+                raise PushgodError(ErrorCode.THING_DELETED, f"thing {thing_id} is deleted")
+            if thing is None:
+                create_thing(tx, channel)
+            device_rows.insert(tx, row)
+            return {}
+
+        await self._ctx.store.write(
+            lambda tx: scoping.write_once(tx, channel_id, None, now, register)
+        )
+        try:
+            await accounts.grant(thing_id, password, device_rows.list_all(tables))
+        except BaseException:
+            await self._ctx.store.write(lambda tx: device_rows.delete(tx, thing_id))
+            raise
+        return row, password
+
+    async def rotate(self, accounts: BrokerAccounts, thing_id: str) -> str:
+        """A new password for the device's account; its open sessions end."""
+        row = self._existing(thing_id)
+        password = secrets.token_urlsafe(24)
+        now = self._ctx.clock()
+        digest = accounts.password_hash(password)
+        await self._ctx.store.write(lambda tx: device_rows.set_password(tx, thing_id, digest, now))
+        await accounts.grant(row.thing_id, password, device_rows.list_all(self._ctx.store.tables))
+        return password
+
+    async def revoke(self, accounts: BrokerAccounts, thing_id: str) -> None:
+        """Remove the device and its broker account; its Thing stays."""
+        self._existing(thing_id)
+        await self._ctx.store.write(lambda tx: device_rows.delete(tx, thing_id))
+        await accounts.revoke(thing_id, device_rows.list_all(self._ctx.store.tables))
+
+    def _existing(self, thing_id: str) -> DeviceRow:
+        row = device_rows.get(self._ctx.store.tables, thing_id)
+        if row is None:
+            raise PushgodError(ErrorCode.DEVICE_NOT_FOUND, f"there is no device {thing_id}")
+        return row
+
+    async def ingest(self, root: str, topic: str, payload: bytes) -> None:
+        """Apply one message a device published; returns after the commit.
+
+        Raises PushgodError when the message is dropped (bad topic or payload, an
+        unknown device, a rule the write breaks). Nothing awaits before the write is
+        queued, so messages are written in the order they arrive.
+        """
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise PushgodError(
+                ErrorCode.PAYLOAD_TOO_LARGE, f"payloads are limited to {MAX_PAYLOAD_BYTES} bytes"
+            )
+        parsed = parse_topic(root, topic)
+        device = device_rows.get(self._ctx.store.tables, parsed.thing_id)
+        if device is None:
+            raise PushgodError(ErrorCode.DEVICE_NOT_FOUND, f"there is no device {parsed.thing_id}")
+        channel_id, now = device.channel_id, self._ctx.clock()
+        if parsed.kind is Inbound.EVENT:
+            request = device_event(parsed, payload, channel_id, now)
+            if isinstance(request, EventRequest):
+                produce = self._event_producer(parsed.thing_id, request, now)
+            else:
+                produce = self._messages.producer(request, now)
+        else:
+            intent = thing_update(parsed, payload, channel_id, now)
+            produce = self._things.producer(intent, now)
+
+        def write(tx: WriteTx) -> None:
+            if not device_rows.count_update(tx, parsed.thing_id):
+                raise PushgodError(ErrorCode.DEVICE_NOT_FOUND, "the device was revoked")
+            scoping.write_once(tx, channel_id, None, now, produce)
+
+        await self._ctx.store.write(write)
+
+    def _event_producer(self, thing_id: str, request: EventRequest, now: int) -> scoping.Produce:
+        """Open the device's named Event if new, else update or close it."""
+
+        def produce(tx: WriteTx, channel: ChannelRow) -> dict[str, Any]:
+            current = states.get(tx.tables, states.EVENTS, channel.id, request.event_id)
+            if current is not None and current.thing_id != thing_id:
+                raise PushgodError(
+                    ErrorCode.EVENT_NOT_FOUND, f"event {request.event_id} is not this Thing's"
+                )
+            body = request.body
+            if "severity" not in body:
+                body = body | {"severity": current.severity.value if current else "normal"}
+            if request.close:
+                action = EventAction.CLOSE
+            elif current is not None:
+                action = EventAction.UPDATE
+            else:
+                action = EventAction.CREATE
+                body = {k: v for k, v in body.items() if k != "event_id"}
+            _, intent = parse_event(action, body)
+            return self._events.producer(intent, now, new_id=request.event_id)(tx, channel)
+
+        return produce
