@@ -198,6 +198,70 @@ class McpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MqttSettings:
+    enabled: bool = setting(
+        False,
+        "Connect to an MQTT broker: devices update their Things, pushgod publishes each "
+        "Thing's state and Home Assistant discovery.",
+        "bool",
+    )
+    host: str = setting("127.0.0.1", "The broker's host name or address.", "str")
+    port: int = setting(
+        1883, "The broker's port (8883 is usual with TLS).", "int", minimum=1, maximum=65535
+    )
+    tls: bool = setting(False, "Connect with TLS, verifying the broker's certificate.", "bool")
+    ca_file: str = setting(
+        "", "CA certificate file for TLS; empty: the system's trusted certificates.", "str"
+    )
+    username: str = setting("pushgod", "pushgod's own account on the broker.", "str")
+    password: str = setting("", "The password of that account.", "str", secret=True)
+    client_id: str = setting(
+        "pushgod",
+        "pushgod's MQTT client id; its persistent session keeps device updates that arrive "
+        "while pushgod is down. Unique per pushgod instance on one broker.",
+        "str",
+    )
+    root: str = setting(
+        "pushgod", "The first topic level of every pushgod topic (pushgod/things/…).", "str"
+    )
+    ha_discovery: bool = setting(
+        True, "Publish Home Assistant MQTT discovery for every Thing.", "bool"
+    )
+    ha_prefix: str = setting("homeassistant", "Home Assistant's discovery prefix.", "str")
+    provisioning: str = setting(
+        "auto",
+        "How `pushgod device` gives devices broker accounts: dynsec (Mosquitto's dynamic "
+        "security plugin), files (a password file and ACL file for the broker to include), "
+        "or auto (dynsec when the admin account can use it, else files).",
+        "choice",
+        choices=("auto", "dynsec", "files"),
+    )
+    admin_username: str = setting(
+        "",
+        "The dynamic security admin account; empty: pushgod's own account (give it the "
+        "admin role).",
+        "str",
+    )
+    admin_password: str = setting("", "The admin account's password.", "str", secret=True)
+    password_file: str = setting(
+        "",
+        "Mosquitto password file pushgod maintains in files mode; empty: "
+        "<data_dir>/mosquitto/passwd.",
+        "str",
+    )
+    acl_file: str = setting(
+        "",
+        "Mosquitto ACL file pushgod maintains in files mode; empty: <data_dir>/mosquitto/acl.",
+        "str",
+    )
+    device_host: str = setting(
+        "",
+        "The broker address devices use, as printed by `pushgod device add`; empty: host.",
+        "str",
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -206,6 +270,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     log: LogSettings = field(default_factory=LogSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
     source: str = "built-in defaults"
 
     @property

@@ -54,10 +54,13 @@ async def serve(settings: Settings, *, demo: bool = False) -> int:
             address = _bound_address(site)
             log.info("listening on %s (data in %s)", address, services.store.path)
             notify(f"READY=1\nSTATUS=listening on {address}")
-            async with _periodic(
-                "pushgod.cleanup",
-                settings.retention.cleanup_interval / 1000,
-                services.cleanup.run_once,
+            async with (
+                _periodic(
+                    "pushgod.cleanup",
+                    settings.retention.cleanup_interval / 1000,
+                    services.cleanup.run_once,
+                ),
+                _bridge(settings, services, address),
             ):
                 await stop.wait()
             log.info("stopping")
@@ -76,6 +79,30 @@ def _bound_address(site: web.TCPSite) -> str:
         host, port = server.sockets[0].getsockname()[:2]
         return f"http://{host}:{port}"
     return site.name
+
+
+@contextlib.asynccontextmanager
+async def _bridge(settings: Settings, services: Services, address: str) -> AsyncIterator[None]:
+    """Keep the MQTT bridge connected while the daemon runs, when MQTT is enabled."""
+    if not settings.mqtt.enabled:
+        yield
+        return
+    from pushgod.mqtt.bridge import Bridge  # aiomqtt and paho load only when MQTT is on
+
+    def report(connected: bool) -> None:
+        broker = "connected" if connected else "not connected"
+        notify(f"STATUS=listening on {address}; MQTT broker {broker}")
+
+    bridge = Bridge(settings.mqtt, services, report)
+    task = asyncio.create_task(bridge.run(), name="pushgod.mqtt")
+    try:
+        yield
+    finally:
+        await bridge.stop()
+        try:  # a connect in progress may not notice the stop for its whole timeout
+            await asyncio.wait_for(task, settings.server.shutdown_timeout / 1000)
+        except TimeoutError:
+            log.warning("the MQTT bridge did not stop in time; closed its connection")
 
 
 @contextlib.asynccontextmanager

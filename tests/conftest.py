@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: settings on a temp dir, opened services, the real app."""
+"""Fixtures shared by every test: settings on a temp dir, opened services, the real app,
+a real MQTT broker."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from broker import Broker
 
 from pushgod.config import Settings, load_settings
 from pushgod.http.app import create_app
@@ -43,3 +45,11 @@ async def channel(services: Services) -> tuple[str, str]:
     """A fresh channel: (channel_id, password)."""
     row, password = await services.channels.create(None, "test channel")
     return row.id, password
+
+
+@pytest.fixture
+async def broker() -> AsyncIterator[Broker]:
+    """A real Mosquitto with dynamic security and the `pushgod` bridge and `homeassistant`
+    accounts (tests/broker.py); stopped afterwards."""
+    async with Broker() as started:
+        yield started

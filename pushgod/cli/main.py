@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 
 from pushgod import __version__
-from pushgod.cli import admin, clients
+from pushgod.cli import admin, clients, devices
 from pushgod.cli.listen import add_parser as add_listen_parser
 from pushgod.cli.listen import listen
 from pushgod.cli.output import fail
@@ -194,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crevoke.add_argument("client_id")
     _json_flag(crevoke)
+
+    devices.add_parser(commands)
 
     token = commands.add_parser("token", help="create, list and revoke bearer tokens")
     token_commands = token.add_subparsers(dest="action", required=True, metavar="ACTION")

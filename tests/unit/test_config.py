@@ -87,6 +87,8 @@ def test_every_key_is_declared_consistently() -> None:
     assert {f"{s}.{i.name}" for s, i, k in keys() if k.secret} == {
         "server.gateway_token",
         "mcp.predefined_clients",
+        "mqtt.password",
+        "mqtt.admin_password",
     }
 
 
