@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-import pytest
+import jinja2.sandbox
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -208,8 +208,7 @@ def test_odd_keys_get_safe_unique_ids_and_exact_templates() -> None:
 
 
 def test_templates_render_in_a_jinja_sandbox() -> None:
-    jinja2 = pytest.importorskip("jinja2.sandbox")  # HA renders in an ImmutableSandbox
-    env = jinja2.ImmutableSandboxedEnvironment()
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment()  # how HA renders templates
     attrs = {"a'b\"c": 1.5, "}} {% x": "x" * 300, "door": "Open", "flag": False}
     item = thing(attrs=attrs, attr_meta={"door": {"device_class": "door"}})
     components = payload(item)["components"].values()
