@@ -33,8 +33,8 @@ from pushgod.service.services import Services
 log = logging.getLogger(__name__)
 
 RECEIVE_WINDOW = 256
-"""Device messages being written at once; the broker holds back the rest (MQTT v5
-Receive Maximum), so a flood cannot grow pushgod's memory."""
+"""QoS1 device messages being written at once; the broker holds back the rest (MQTT v5
+Receive Maximum). QoS0 messages are not held back: a QoS0 flood queues in aiomqtt."""
 SESSION_EXPIRY_S = 7 * 86_400
 """How long the broker keeps device messages for pushgod while it is down."""
 BACKOFF_S = (0.5, 30.0)
