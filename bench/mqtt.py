@@ -316,7 +316,9 @@ def register_devices(env: dict[str, str], workdir: Path, channel_id: str, count:
 
         async def one(accounts: Any, index: int) -> None:
             async with slots:
-                await services.devices.add(accounts, thing_name(index), channel_id, create=True)
+                await services.devices.add(
+                    None, accounts, thing_name(index), channel_id, create=True
+                )
 
         async with open_accounts(settings.mqtt, workdir / "device-files") as accounts:
             await asyncio.gather(*(one(accounts, index) for index in range(1, count)))

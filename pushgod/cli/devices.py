@@ -10,6 +10,7 @@ from typing import Any
 from pushgod.cli.admin import when, with_services
 from pushgod.cli.output import emit, table
 from pushgod.config import Settings
+from pushgod.service.auth import LOCAL_OPERATOR
 from pushgod.service.services import Services
 
 
@@ -43,7 +44,7 @@ def _provisioned(settings: Settings, action: Any) -> Any:
 def device_add(args: argparse.Namespace, settings: Settings) -> int:
     async def action(services: Services, accounts: Any) -> dict[str, Any]:
         row, password = await services.devices.add(
-            accounts, args.thing_id, args.channel, create=args.create
+            LOCAL_OPERATOR, accounts, args.thing_id, args.channel, create=args.create
         )
         return {
             "thing_id": row.thing_id,
@@ -66,7 +67,7 @@ def device_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def device_list(args: argparse.Namespace, settings: Settings) -> int:
     async def work(services: Services) -> list[dict[str, Any]]:
-        return services.devices.list(args.channel)
+        return services.devices.list(LOCAL_OPERATOR, args.channel)
 
     rows = with_services(settings, work)
     if args.json:
@@ -81,7 +82,7 @@ def device_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def device_revoke(args: argparse.Namespace, settings: Settings) -> int:
     async def action(services: Services, accounts: Any) -> dict[str, Any]:
-        await services.devices.revoke(accounts, args.thing_id)
+        await services.devices.revoke(LOCAL_OPERATOR, accounts, args.thing_id)
         return {"thing_id": args.thing_id, "revoked": True}
 
     emit(_provisioned(settings, action), args.json)
@@ -90,7 +91,7 @@ def device_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 def device_rotate(args: argparse.Namespace, settings: Settings) -> int:
     async def action(services: Services, accounts: Any) -> dict[str, Any]:
-        password = await services.devices.rotate(accounts, args.thing_id)
+        password = await services.devices.rotate(LOCAL_OPERATOR, accounts, args.thing_id)
         return {
             "thing_id": args.thing_id,
             "mqtt_username": args.thing_id,

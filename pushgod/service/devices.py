@@ -22,8 +22,10 @@ from pushgod.model.devices import (
 )
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.events import EventAction, parse_event
+from pushgod.model.ids import parse_channel_id
 from pushgod.model.things import ThingAction, ThingState, parse_thing
 from pushgod.service import scoping
+from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
 from pushgod.service.events import Events
 from pushgod.service.messages import Messages
@@ -57,8 +59,13 @@ class Devices:
         self._events = events
         self._messages = messages
 
-    def list(self, channel_id: str | None = None) -> list[dict[str, Any]]:
-        """Every device with its Thing's availability and last-seen time (local operator)."""
+    def list(
+        self, actor: Credentials | None, channel_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every device with its Thing's availability and last-seen time."""
+        self._ctx.auth.admin(actor)
+        if channel_id is not None:
+            channel_id = parse_channel_id(channel_id)
         tables = self._ctx.store.tables
         result = []
         for row in device_rows.list_all(tables, channel_id):
@@ -79,11 +86,19 @@ class Devices:
         return result
 
     async def add(
-        self, accounts: BrokerAccounts, thing_id: str, channel_id: str, *, create: bool
+        self,
+        actor: Credentials | None,
+        accounts: BrokerAccounts,
+        thing_id: str,
+        channel_id: str,
+        *,
+        create: bool,
     ) -> tuple[DeviceRow, str]:
         """Register a device for a Thing (created first with `create`) and give it a broker
         account; returns the row and the account's password, shown only this once."""
+        self._ctx.auth.admin(actor)
         check_device_id(thing_id)
+        channel_id = parse_channel_id(channel_id)
         tables = self._ctx.store.tables
         self._ctx.auth.channel(channel_id)
         if device_rows.thing_elsewhere(tables, thing_id, channel_id):
@@ -127,8 +142,11 @@ class Devices:
             raise
         return row, password
 
-    async def rotate(self, accounts: BrokerAccounts, thing_id: str) -> str:
+    async def rotate(
+        self, actor: Credentials | None, accounts: BrokerAccounts, thing_id: str
+    ) -> str:
         """A new password for the device's account; its open sessions end."""
+        self._ctx.auth.admin(actor)
         row = self._existing(thing_id)
         password = secrets.token_urlsafe(24)
         now = self._ctx.clock()
@@ -137,8 +155,11 @@ class Devices:
         await accounts.grant(row.thing_id, password, device_rows.list_all(self._ctx.store.tables))
         return password
 
-    async def revoke(self, accounts: BrokerAccounts, thing_id: str) -> None:
+    async def revoke(
+        self, actor: Credentials | None, accounts: BrokerAccounts, thing_id: str
+    ) -> None:
         """Remove the device and its broker account; its Thing stays."""
+        self._ctx.auth.admin(actor)
         self._existing(thing_id)
         await self._ctx.store.write(lambda tx: device_rows.delete(tx, thing_id))
         await accounts.revoke(thing_id, device_rows.list_all(self._ctx.store.tables))

@@ -48,7 +48,7 @@ class Running:
     async def add_device(self, thing_id: str) -> str:
         async with open_accounts(self.settings.mqtt, self.settings.data_dir) as accounts:
             _, password = await self.services.devices.add(
-                accounts, thing_id, self.channel_id, create=True
+                None, accounts, thing_id, self.channel_id, create=True
             )
         return password
 
@@ -309,3 +309,15 @@ async def test_home_assistant_status_messages_are_acknowledged(running: Running)
     async with broker.client(broker.bridge_username, broker.bridge_password) as client:
         await client.publish("pushgod/things/nas/in/attr/after", b"1", qos=1)
     await broker.first("pushgod/things/nas/state", lambda p: attrs(p).get("after") == 1)
+
+
+async def test_device_administration_needs_an_admin(running: Running) -> None:
+    from pushgod.model.errors import PushgodError
+    from pushgod.service.auth import Credentials
+
+    with pytest.raises(PushgodError) as refused:
+        running.services.devices.list(Credentials("127.0.0.1", bearer="not-a-token"))
+    assert refused.value.code.value == "authentication_failed"
+    await running.add_device("nas")
+    listed = running.services.devices.list(None, running.channel_id.lower())
+    assert [device["thing_id"] for device in listed] == ["nas"]

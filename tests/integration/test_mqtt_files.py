@@ -108,7 +108,7 @@ async def test_the_broker_accepts_the_files_and_confines_each_device(
         assert accounts.mode == "files"
         for thing_id in ("nas", "garage"):
             _, passwords[thing_id] = await services.devices.add(
-                accounts, thing_id, row.id, create=True
+                None, accounts, thing_id, row.id, create=True
             )
     assert FOREIGN_USER in (directory / "passwd").read_text().splitlines()
     acl = (directory / "acl").read_text()
@@ -140,7 +140,7 @@ async def test_the_broker_accepts_the_files_and_confines_each_device(
                 assert received.topic.value == "pushgod/things/nas/state"
 
         async with open_accounts(settings.mqtt, settings.data_dir) as accounts:
-            await services.devices.revoke(accounts, "garage")
+            await services.devices.revoke(None, accounts, "garage")
         broker.process.send_signal(signal.SIGHUP)
         await logged(broker.log, "Reloading config")
         assert not await _connects(broker, "garage", passwords["garage"])
