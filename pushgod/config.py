@@ -60,8 +60,8 @@ class ServerSettings:
     )
     public_base_url: str = setting(
         "",
-        "The URL clients reach pushgod at (https://push.example.net). Used in links and, "
-        "later, as the OAuth issuer.",
+        "The URL clients reach pushgod at (https://push.example.net): the OAuth issuer and "
+        "the base of links. Unset, each request's Host header is used.",
         "url",
         aliases=("PUSHGO_PUBLIC_BASE_URL",),
     )
@@ -184,13 +184,50 @@ class LogSettings:
 class McpSettings:
     enabled: bool = setting(
         False,
-        "Serve MCP at /mcp. Read and checked now; the MCP endpoint arrives in a later release.",
+        "Serve MCP at /mcp, with the OAuth authorization server (/oauth/*, /.well-known/*) "
+        "and the consent and channel-binding pages assistants send their user to.",
         "bool",
         aliases=("PUSHGO_MCP_ENABLED",),
     )
+    allowed_hosts: str = setting(
+        "",
+        "Host names /mcp answers to, comma-separated (pushgod.local, nas.lan:8750; a name "
+        "without a port matches any port); empty: any. Listing them guards against DNS "
+        "rebinding from web pages.",
+        "str",
+    )
+    allowed_origins: str = setting(
+        "",
+        "Browser origins besides pushgod's own that may call /mcp, comma-separated "
+        "(http://localhost:6274 for MCP Inspector in direct mode).",
+        "str",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthSettings:
+    registration: bool = setting(
+        True,
+        "Let OAuth clients register themselves (RFC 7591), as most MCP clients expect. "
+        "Registering grants nothing: every authorization still needs a channel password.",
+        "bool",
+    )
+    client_documents: bool = setting(
+        True,
+        "Accept an https URL as client_id and fetch the client's metadata document from it "
+        "(Claude Code does this).",
+        "bool",
+    )
+    client_documents_private_hosts: bool = setting(
+        False,
+        "Fetch client metadata documents from loopback and private addresses too. Off, a "
+        "client_id cannot make pushgod probe your LAN.",
+        "bool",
+    )
     predefined_clients: str = setting(
         "",
-        "OAuth clients known without registration, as 'id:secret;id2:secret2'.",
+        "Confidential OAuth clients known without registration, as 'id:secret;id2:secret2'. "
+        "They may redirect to any https or loopback URI.",
         "clients",
         aliases=("PUSHGO_MCP_PREDEFINED_CLIENTS",),
         secret=True,
@@ -270,6 +307,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     log: LogSettings = field(default_factory=LogSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
+    oauth: OAuthSettings = field(default_factory=OAuthSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     source: str = "built-in defaults"
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 
 from pushgod import __version__
-from pushgod.cli import admin, clients, devices
+from pushgod.cli import admin, clients, devices, oauth
 from pushgod.cli.listen import add_parser as add_listen_parser
 from pushgod.cli.listen import listen
 from pushgod.cli.output import fail
@@ -25,6 +25,9 @@ Command = Callable[[argparse.Namespace, Settings], int]
 QUIET_LIBRARIES = ("peewee", "playhouse")
 """peewee logs every statement with its parameters at debug level: password hashes and
 token hashes among them. Secrets never go to a log, so these stay at info or above."""
+SECRETIVE_LIBRARIES = ("mcp", "authlib")
+"""The MCP SDK logs session ids (bearer-like: they bind a session) at info, and authlib
+logs tokens it issues at debug: these stay at warning or above."""
 
 
 def configure_logging(level: str) -> None:
@@ -35,6 +38,8 @@ def configure_logging(level: str) -> None:
     )
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
+    for name in SECRETIVE_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -196,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(crevoke)
 
     devices.add_parser(commands)
+    oauth.add_parser(commands)
 
     token = commands.add_parser("token", help="create, list and revoke bearer tokens")
     token_commands = token.add_subparsers(dest="action", required=True, metavar="ACTION")

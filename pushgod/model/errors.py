@@ -16,16 +16,19 @@ tool error and the MQTT log line. Codes follow PushGo's where PushGo has one.
                        invalid_external_ids, invalid_location, invalid_field,
                        invalid_channel_name, invalid_scope, invalid_duration,
                        invalid_sealed, invalid_public_key, invalid_topic,
+                       invalid_client_metadata, invalid_redirect_uri, invalid_target,
                        decryption_failed (raised by `pushgod listen`, not the server)
     401                authentication_failed
     403                password_mismatch, insufficient_scope, channel_forbidden,
-                       pairing_code_invalid
+                       pairing_code_invalid, form_expired (a page's CSRF check)
     404                route_not_found, channel_not_found, event_not_found,
                        thing_not_found, token_not_found, client_not_found,
-                       device_not_found
+                       device_not_found, oauth_client_not_found, grant_not_found,
+                       bind_session_not_found
     405                method_not_allowed
     409                event_closed, thing_deleted, client_limit_reached,
-                       no_paired_clients, device_exists
+                       no_paired_clients, device_exists, bind_session_completed
+    410                bind_session_expired
     413                payload_too_large
     429                rate_limited
     500                internal_error, invalid_config (start-up only)
@@ -72,6 +75,7 @@ class ErrorCode(StrEnum):
     INVALID_SEALED = "invalid_sealed"
     INVALID_PUBLIC_KEY = "invalid_public_key"
     INVALID_TOPIC = "invalid_topic"
+    INVALID_CLIENT_METADATA = "invalid_client_metadata"
     DECRYPTION_FAILED = "decryption_failed"
     PAIRING_CODE_INVALID = "pairing_code_invalid"
     CLIENT_NOT_FOUND = "client_not_found"
@@ -97,6 +101,14 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
     INVALID_CONFIG = "invalid_config"
     SERVER_BUSY = "server_busy"
+    INVALID_REDIRECT_URI = "invalid_redirect_uri"
+    INVALID_TARGET = "invalid_target"
+    OAUTH_CLIENT_NOT_FOUND = "oauth_client_not_found"
+    GRANT_NOT_FOUND = "grant_not_found"
+    BIND_SESSION_NOT_FOUND = "bind_session_not_found"
+    BIND_SESSION_EXPIRED = "bind_session_expired"
+    BIND_SESSION_COMPLETED = "bind_session_completed"
+    FORM_EXPIRED = "form_expired"
 
 
 _NOT_400: dict[ErrorCode, int] = {
@@ -124,6 +136,12 @@ _NOT_400: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.INVALID_CONFIG: 500,
     ErrorCode.SERVER_BUSY: 503,
+    ErrorCode.OAUTH_CLIENT_NOT_FOUND: 404,
+    ErrorCode.GRANT_NOT_FOUND: 404,
+    ErrorCode.BIND_SESSION_NOT_FOUND: 404,
+    ErrorCode.BIND_SESSION_EXPIRED: 410,
+    ErrorCode.BIND_SESSION_COMPLETED: 409,
+    ErrorCode.FORM_EXPIRED: 403,
 }
 
 STATUS: dict[ErrorCode, int] = {code: _NOT_400.get(code, 400) for code in ErrorCode}

@@ -1,4 +1,5 @@
-"""The cleanup that always runs: expired messages, retention, closed events, old op ids."""
+"""The cleanup that always runs: expired messages, retention, closed events, old op ids,
+expired OAuth codes, tokens, grants and bind sessions."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import logging
 from collections.abc import Callable
 from functools import partial
 
+from pushgod.model.oauth import UNUSED_CLIENT_AGE_MS
 from pushgod.model.times import DAY_MS
 from pushgod.service.context import Context
 from pushgod.store import channels as channel_rows
 from pushgod.store import clients as client_rows
+from pushgod.store import oauth as oauth_rows
 from pushgod.store import retention
 from pushgod.store.writer import WriteTx
 
@@ -42,6 +45,9 @@ class Cleanup:
         )
         deleted += await self._until_done(lambda tx: retention.old_ops(tx, now - OP_ID_AGE_MS))
         deleted += await self._ctx.store.write(lambda tx: client_rows.expired_codes(tx, now))
+        deleted += await self._ctx.store.write(
+            lambda tx: oauth_rows.delete_expired(tx, now, now - UNUSED_CLIENT_AGE_MS)
+        )
         if deleted:
             log.info("cleanup deleted %d rows", deleted)
         return deleted

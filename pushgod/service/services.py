@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+from typing import TYPE_CHECKING
+
 from pushgod.config import Settings
 from pushgod.service.auth import Authenticator
 from pushgod.service.channels import Channels
@@ -18,6 +21,10 @@ from pushgod.service.things import Things
 from pushgod.service.tokens import Tokens
 from pushgod.store.database import Store
 
+if TYPE_CHECKING:
+    from pushgod.service.bindings import Bindings
+    from pushgod.service.oauth import OAuth
+
 
 class Services:
     """The service layer every adapter calls. Open it on the event loop that will use it."""
@@ -33,6 +40,7 @@ class Services:
         auth = Authenticator(self.store, self.passwords, now_ms, settings.server.gateway_token)
         ctx = Context(settings, self.store, self.hub, auth, self.passwords)
         self.auth = auth
+        self._ctx = ctx
         self.channels = Channels(ctx)
         self.tokens = Tokens(ctx)
         self.clients = Clients(ctx)
@@ -42,6 +50,20 @@ class Services:
         self.devices = Devices(ctx, self.things, self.events, self.messages)
         self.cleanup = Cleanup(ctx)
         self.streams = Streams(ctx)
+
+    @cached_property
+    def oauth(self) -> OAuth:
+        """The OAuth server; authlib loads on first use, so the CLI and a daemon without
+        MCP do not pay for it."""
+        from pushgod.service.oauth import OAuth
+
+        return OAuth(self._ctx)
+
+    @cached_property
+    def bindings(self) -> Bindings:
+        from pushgod.service.bindings import Bindings
+
+        return Bindings(self._ctx, self.oauth)
 
     def open(self) -> None:
         """Migrate the database and start the writer; changes then flow to the hub."""

@@ -381,7 +381,7 @@ def test_config_check(pushgod: Cli) -> None:
 def test_config_show_hides_secrets(pushgod: Cli) -> None:
     pushgod.write_config(
         '[server]\ngateway_token = "gateway-secret-1234"\nport = 9999\n'
-        '[mcp]\npredefined_clients = "claude:client-secret-5678"\n'
+        '[oauth]\npredefined_clients = "claude:client-secret-5678"\n'
     )
     result = pushgod("config", "show")
     assert result.code == 0
@@ -389,7 +389,7 @@ def test_config_show_hides_secrets(pushgod: Cli) -> None:
     assert "client-secret-5678" not in result.out
     shown = json.loads(result.out)
     assert shown["server"]["gateway_token"] == "(set)"
-    assert shown["mcp"]["predefined_clients"] == "(set)"
+    assert shown["oauth"]["predefined_clients"] == "(set)"
     assert shown["server"]["port"] == 9999
     assert shown["source"] == str(pushgod.config)
 
@@ -444,11 +444,11 @@ def test_invalid_config_file_exits_2_with_one_line_naming_the_key(
 
 
 def test_invalid_secret_is_not_repeated(pushgod: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PUSHGOD_MCP_PREDEFINED_CLIENTS", "no-colon-secret-9876")
+    monkeypatch.setenv("PUSHGOD_OAUTH_PREDEFINED_CLIENTS", "no-colon-secret-9876")
     result = pushgod("config", "show")
     assert result.code == 2
     line = result.error_line()
-    assert "mcp.predefined_clients" in line
+    assert "oauth.predefined_clients" in line
     assert "no-colon-secret-9876" not in line
 
 

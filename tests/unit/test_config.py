@@ -86,7 +86,7 @@ def test_every_key_is_declared_consistently() -> None:
         assert all(alias.startswith("PUSHGO_") for alias in key.aliases), label
     assert {f"{s}.{i.name}" for s, i, k in keys() if k.secret} == {
         "server.gateway_token",
-        "mcp.predefined_clients",
+        "oauth.predefined_clients",
         "mqtt.password",
         "mqtt.admin_password",
     }
@@ -118,7 +118,10 @@ def test_every_key_from_the_environment() -> None:
             "PUSHGOD_SECURITY_FAILED_LOGIN_WINDOW": "1m",
             "PUSHGOD_LOG_LEVEL": "debug",
             "PUSHGOD_MCP_ENABLED": "TRUE",
-            "PUSHGOD_MCP_PREDEFINED_CLIENTS": f"app:{SECRET};cli:x:y",
+            "PUSHGOD_OAUTH_PREDEFINED_CLIENTS": f"app:{SECRET};cli:x:y",
+            "PUSHGOD_OAUTH_REGISTRATION": "false",
+            "PUSHGOD_OAUTH_CLIENT_DOCUMENTS": "0",
+            "PUSHGOD_OAUTH_CLIENT_DOCUMENTS_PRIVATE_HOSTS": "1",
             "PUSHGOD_CONFIG": "",
             "PUSHGO_SOMETHING_ELSE": "PushGo's own names that pushgod does not use are ignored",
         }
@@ -132,7 +135,8 @@ def test_every_key_from_the_environment() -> None:
     )
     assert settings.security == config.SecuritySettings(16, 3, 60_000)
     assert settings.log.level == "debug"
-    assert settings.mcp == config.McpSettings(True, f"app:{SECRET};cli:x:y")
+    assert settings.mcp == config.McpSettings(True)
+    assert settings.oauth == config.OAuthSettings(False, False, True, f"app:{SECRET};cli:x:y")
 
 
 def test_every_kind_from_toml(tmp_path: Path) -> None:
@@ -384,10 +388,10 @@ def test_a_missing_file(tmp_path: Path) -> None:
     ],
 )
 @pytest.mark.parametrize(
-    "name", ["PUSHGOD_MCP_PREDEFINED_CLIENTS", "PUSHGO_MCP_PREDEFINED_CLIENTS"]
+    "name", ["PUSHGOD_OAUTH_PREDEFINED_CLIENTS", "PUSHGO_MCP_PREDEFINED_CLIENTS"]
 )
 def test_bad_predefined_clients_are_refused_without_repeating_them(name: str, value: str) -> None:
-    with invalid("mcp.predefined_clients", name) as caught:
+    with invalid("oauth.predefined_clients", name) as caught:
         load_settings(environ={name: value})
     assert SECRET not in caught.value.message
     assert SECRET not in repr(caught.value)
@@ -396,8 +400,8 @@ def test_bad_predefined_clients_are_refused_without_repeating_them(name: str, va
 @pytest.mark.parametrize(
     "text",
     [
-        f'[mcp]\npredefined_clients = "{SECRET}"\n',
-        f'[mcp]\npredefined_clients = ["app:{SECRET}"]\n',
+        f'[oauth]\npredefined_clients = "{SECRET}"\n',
+        f'[oauth]\npredefined_clients = ["app:{SECRET}"]\n',
         f'[server]\ngateway_token = ["{SECRET}"]\n',
         f'[server]\ngateway_token = {{ value = "{SECRET}" }}\n',
         f'[server]\ngateway_tokn = "{SECRET}"\n',  # a misspelt key
@@ -413,13 +417,13 @@ def test_secrets_in_the_file_never_appear_in_errors(tmp_path: Path, text: str) -
     with pytest.raises(PushgodError) as caught:
         load_settings(path, environ={})
     assert caught.value.code is ErrorCode.INVALID_CONFIG
-    assert caught.value.message.startswith(("config file", "server.", "mcp."))
+    assert caught.value.message.startswith(("config file", "server.", "oauth."))
     assert SECRET not in caught.value.message
 
 
 def test_secrets_from_the_command_line_never_appear_in_errors() -> None:
     for key, value in (
-        (("mcp", "predefined_clients"), SECRET),
+        (("oauth", "predefined_clients"), SECRET),
         (("server", "gateway_token"), [SECRET]),
     ):
         with invalid(".".join(key), "the command line") as caught:
@@ -429,14 +433,14 @@ def test_secrets_from_the_command_line_never_appear_in_errors() -> None:
 
 @given(st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=30))
 def test_any_predefined_clients_text_is_accepted_or_refused_without_echo(value: str) -> None:
-    name = "PUSHGOD_MCP_PREDEFINED_CLIENTS"
+    name = "PUSHGOD_OAUTH_PREDEFINED_CLIENTS"
     try:
         settings = load_settings(environ={name: value})
     except PushgodError as error:
         assert error.code is ErrorCode.INVALID_CONFIG
-        assert error.message == f"mcp.predefined_clients (from {name}): invalid value"
+        assert error.message == f"oauth.predefined_clients (from {name}): invalid value"
         return
-    assert settings.mcp.predefined_clients == value
+    assert settings.oauth.predefined_clients == value
 
 
 @given(
@@ -481,7 +485,7 @@ def test_effective_settings_hide_secrets() -> None:
         )
     )
     assert shown["server"]["gateway_token"] == "(set)"
-    assert shown["mcp"]["predefined_clients"] == ""
+    assert shown["oauth"]["predefined_clients"] == ""
     assert shown["retention"]["message_age"] == "2w"
     assert shown["server"]["port"] == 8750
     assert SECRET not in repr(shown)
