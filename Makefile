@@ -11,7 +11,7 @@ PORT ?= 8750
 .PHONY: run test lint format bench docs clean system-deps
 
 # System packages the venv and the tests need; installed with apt-get when run as root.
-SYSTEM_PACKAGES := python3-venv curl mosquitto mosquitto-clients
+SYSTEM_PACKAGES := python3-venv curl mosquitto mosquitto-clients chromium
 
 system-deps:
 	@./.ci/system-deps $(SYSTEM_PACKAGES)

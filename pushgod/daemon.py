@@ -53,6 +53,8 @@ async def serve(settings: Settings, *, demo: bool = False) -> int:
                 return 1
             address = _bound_address(site)
             log.info("listening on %s (data in %s)", address, services.store.path)
+            if settings.mcp.enabled:
+                _warn_about_the_issuer(settings)
             notify(f"READY=1\nSTATUS=listening on {address}")
             async with (
                 _periodic(
@@ -71,6 +73,27 @@ async def serve(settings: Settings, *, demo: bool = False) -> int:
         services.close()
     log.info("stopped")
     return 0
+
+
+def _warn_about_the_issuer(settings: Settings) -> None:
+    """OAuth tokens cross the network: say so when nothing keeps them safe there."""
+    base = settings.server.public_base_url
+    host = settings.server.host
+    loopback = host in ("127.0.0.1", "::1", "localhost")
+    if not base:
+        log.warning(
+            "server.public_base_url is unset: the OAuth issuer and links follow each "
+            "request's Host header. Set it to the URL assistants use "
+            "(https://push.example.net; PUSHGO_PUBLIC_BASE_URL works too)"
+        )
+    elif not base.startswith("https://") and not loopback:
+        log.warning(
+            "server.public_base_url %s is not https while pushgod listens on %s: OAuth "
+            "tokens and channel passwords on the consent page cross the network in clear. "
+            "Put pushgod behind an https reverse proxy or tunnel (docs/oauth.md)",
+            base,
+            host,
+        )
 
 
 def _bound_address(site: web.TCPSite) -> str:

@@ -28,6 +28,13 @@ def create_app(settings: Settings, services: Services) -> web.Application:
         *admin.ROUTES,
     ]
     add_routes(app, [*routes, openapi.route(routes)])
+    if settings.mcp.enabled:
+        # authlib, Jinja2 and the MCP SDK load only when MCP is on.
+        from pushgod.mcp import routes as mcp
+        from pushgod.oauth import routes as oauth
+
+        oauth.setup(app)
+        mcp.setup(app)
     return app
 
 

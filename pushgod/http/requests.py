@@ -38,11 +38,16 @@ def _authorization(request: web.Request) -> tuple[str, str] | None:
     return parts[0].lower(), parts[1]
 
 
+def bearer_token(request: web.Request) -> str | None:
+    authorization = _authorization(request)
+    return authorization[1] if authorization and authorization[0] == "bearer" else None
+
+
 def sender_credentials(request: web.Request, password: str | None) -> Credentials:
     """A send route: the body's password and an optional bearer token."""
-    authorization = _authorization(request)
-    bearer = authorization[1] if authorization and authorization[0] == "bearer" else None
-    return Credentials(address=request.remote or "", bearer=bearer, password=password)
+    return Credentials(
+        address=request.remote or "", bearer=bearer_token(request), password=password
+    )
 
 
 def reader_credentials(request: web.Request) -> Credentials:

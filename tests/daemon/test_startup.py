@@ -71,3 +71,33 @@ def test_unusable_data_dir_exits_1_with_one_line(daemon_factory: DaemonFactory) 
     assert len(lines) == 1, daemon.stderr()
     assert lines[0].startswith("pushgod: ")
     assert str(daemon.data_dir) in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("environ", "warning"),
+    [
+        ({}, "server.public_base_url is unset"),
+        (
+            {"PUSHGO_PUBLIC_BASE_URL": "http://nas.local:8750", "PUSHGOD_SERVER_HOST": "0.0.0.0"},  # noqa: S104
+            "is not https while pushgod listens on 0.0.0.0",
+        ),
+    ],
+)
+def test_mcp_warns_when_the_oauth_issuer_is_unsafe(
+    daemon_factory: DaemonFactory, environ: dict[str, str], warning: str
+) -> None:
+    daemon = daemon_factory()
+    daemon.spawn(environ={"PUSHGOD_MCP_ENABLED": "true", **environ})
+    daemon.wait_notify("READY=1", 20.0)
+    warnings = [line for line in daemon.stderr().splitlines() if " WARNING " in line]
+    assert len(warnings) == 1, daemon.stderr()
+    assert warning in warnings[0]
+
+
+def test_mcp_with_an_https_issuer_starts_without_warnings(daemon_factory: DaemonFactory) -> None:
+    daemon = daemon_factory()
+    daemon.spawn(
+        environ={"PUSHGOD_MCP_ENABLED": "true", "PUSHGO_PUBLIC_BASE_URL": "https://push.example"}
+    )
+    daemon.wait_notify("READY=1", 20.0)
+    assert " WARNING " not in daemon.stderr()

@@ -1,0 +1,1 @@
+"""MCP: the SDK's server behind /mcp, served from aiohttp."""

@@ -1,0 +1,1 @@
+"""The OAuth adapter: discovery, the token endpoints, the consent and channel-binding pages."""
