@@ -57,7 +57,7 @@ def _form(
             "intro": t.revoke_intro if revoke else t.bind_intro,
             "submit": t.revoke_submit if revoke else t.bind_submit,
             "channel_id": channel_id,
-            "action": request.rel_url.path_qs,
+            "action": request.raw_path,
             "error": error,
         },
         status=status,

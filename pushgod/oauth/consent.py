@@ -66,7 +66,7 @@ def _render(
             ),
             "channels": channel_ids,
             "verified": sign_channels(request, _binding(consent), channel_ids),
-            "action": request.rel_url.path_qs,
+            "action": request.raw_path,
             "error": error,
         },
         status=status,

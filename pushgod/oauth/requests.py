@@ -37,7 +37,7 @@ def resource(request: web.Request) -> str:
 def oauth_request(request: web.Request, form: list[tuple[str, str]] | None = None) -> Request:
     return Request(
         method=request.method,
-        uri=issuer(request) + request.rel_url.path_qs,
+        uri=issuer(request) + request.raw_path,
         headers=dict(request.headers),
         query=list(request.query.items()),
         form=form or [],
