@@ -258,7 +258,12 @@ class OAuth:
             except CredentialReused as reused:
                 request.revoke_grants.append(reused.grant_id)
                 response = self.error_response(request, InvalidGrantError("already used"))
-        await self._revoke(request.revoke_grants)
+        if request.revoke_grants:
+            await self._revoke(request.revoke_grants)
+            log.warning(
+                "revoked OAuth grant %s: a code or refresh token was used again",
+                ", ".join(request.revoke_grants),
+            )
         return response
 
     async def revoke(self, request: Request) -> Response:
@@ -269,7 +274,7 @@ class OAuth:
         response: Response = self._server.create_endpoint_response("revocation", request)
         if response[0] == 200:
             await self._commit(request)
-            await self._revoke(request.revoke_grants)
+            await self._revoke(request.revoke_grants)  # the client revoked a refresh token
         return response
 
     async def _commit(self, request: Request) -> None:
@@ -286,7 +291,6 @@ class OAuth:
                 rows.delete_grant(tx, grant_id)
 
         await self._ctx.store.write(write)
-        log.warning("revoked OAuth grant %s: a code or refresh token was reused", grant_ids)
         self._ctx.hub.access_changed()
 
     # -- the resource server -----------------------------------------------------------

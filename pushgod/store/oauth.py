@@ -254,8 +254,12 @@ def token_counts(tables: Tables, grant_id: str) -> tuple[int, int]:
 # -- housekeeping ----------------------------------------------------------------------
 
 
-def delete_expired(tx: WriteTx, now: int, unused_client_before: int) -> int:
-    """Expired codes, tokens, bind sessions and grants, and clients nobody used."""
+def delete_expired(tx: WriteTx, now: int, abandoned_before: int) -> int:
+    """Expired codes, tokens, bind sessions and grants, and clients nobody used.
+
+    A grant or registered client created before `abandoned_before` goes once nothing can
+    use it any more: a grant with no live refresh token or unused code, a client with no grant.
+    """
     execute = tx.tables.execute
     deleted = execute("DELETE FROM oauth_codes WHERE expires_at <= ?", (now,)).rowcount
     deleted += execute("DELETE FROM oauth_tokens WHERE expires_at <= ?", (now,)).rowcount
@@ -267,12 +271,12 @@ def delete_expired(tx: WriteTx, now: int, unused_client_before: int) -> int:
         "   AND t.kind = 'refresh' AND t.rotated_at IS NULL)"
         " AND NOT EXISTS (SELECT 1 FROM oauth_codes c WHERE c.grant_id = oauth_grants.id"
         "   AND c.used_at IS NULL)",
-        (now, unused_client_before),
+        (now, abandoned_before),
     ).rowcount
     deleted += execute(
         "DELETE FROM oauth_clients WHERE (kind = 'document' AND expires_at <= ?)"
         " OR (kind = 'registered' AND created_at <= ? AND NOT EXISTS"
         "   (SELECT 1 FROM oauth_grants g WHERE g.client_id = oauth_clients.id))",
-        (now, unused_client_before),
+        (now, abandoned_before),
     ).rowcount
     return deleted

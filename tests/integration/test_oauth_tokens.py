@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -90,7 +91,7 @@ async def test_a_code_of_another_client_is_refused(
 
 
 async def test_a_code_used_twice_fails_and_revokes_what_the_first_use_issued(
-    flow: Flow, owned: tuple[str, str], oauth_services: Services
+    flow: Flow, owned: tuple[str, str], oauth_services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
     code = await flow.code([owned])
     status, first = await flow.exchange(code)
@@ -101,6 +102,8 @@ async def test_a_code_used_twice_fails_and_revokes_what_the_first_use_issued(
     status, body = await flow.refresh(first["refresh_token"])
     assert (status, body["error"]) == (400, "invalid_grant")
     assert oauth_services.oauth.grants(None) == []
+    assert "a code or refresh token was used again" in caplog.text
+    assert first["access_token"] not in caplog.text
 
 
 async def test_two_exchanges_of_one_code_at_once_issue_tokens_once(
@@ -212,7 +215,11 @@ async def test_revoking_an_access_token_leaves_the_refresh_token(
 
 
 async def test_revoking_a_refresh_token_ends_the_grant(
-    flow: Flow, owned: tuple[str, str], oauth_services: Services, http: TestClient[Any, Any]
+    flow: Flow,
+    owned: tuple[str, str],
+    oauth_services: Services,
+    http: TestClient[Any, Any],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     tokens = await flow.tokens([owned])
     response = await http.post(
@@ -226,6 +233,8 @@ async def test_revoking_a_refresh_token_ends_the_grant(
     assert response.status == 200
     assert refused(oauth_services, tokens["access_token"], flow.resource)
     assert oauth_services.oauth.grants(None) == []
+    # A client revoking its own token is no alarm (it was logged as a reuse before).
+    assert [r.message for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 async def test_revocation_of_unknown_or_foreign_tokens(
