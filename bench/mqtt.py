@@ -151,6 +151,7 @@ async def watch(spec: dict[str, Any]) -> dict[str, Any]:
     async with client:
         await client.subscribe(spec["topic"], qos=1)
         print(json.dumps({"ready": True}), flush=True)
+        cpu_at_ready = time.process_time()
         reader = asyncio.create_task(read())
         seen = -1
         while not reader.done():
@@ -163,6 +164,8 @@ async def watch(spec: dict[str, Any]) -> dict[str, Any]:
             seen = out["received"]
         if not reader.cancelled():
             reader.result()
+        # Measured here: once the answer is out the process exits, and its /proc entry with it.
+        out["cpu_s"] = time.process_time() - cpu_at_ready
     out["missing"] = sorted(remaining)[:5]
     out["missing_count"] = len(remaining)
     out["wrong"] = {
@@ -205,10 +208,6 @@ class Watcher:
         if not ready.get("ready"):
             raise BenchError(f"the {name} subscriber: {ready}")
         return watcher
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
 
     async def read(self, timeout_s: float) -> dict[str, Any]:
         assert self.process.stdout is not None
@@ -422,8 +421,9 @@ class CpuMarks:
         self.busy = system_busy_seconds()
         self.started = time.monotonic()
 
-    def finish(self, run: Run) -> None:
+    def finish(self, run: Run, subscriber_cpu_s: float) -> None:
         run.cpu = {name: cpu_seconds(pid) - self.start[name] for name, pid in self.pids.items()}
+        run.cpu["subscriber"] = subscriber_cpu_s
         run.cpu["other"] = max(0.0, system_busy_seconds() - self.busy - sum(run.cpu.values()))
         run.window_s = time.monotonic() - self.started
 
@@ -446,10 +446,10 @@ async def one_run(plan: Plan, setup: Setup, workdir: Path, run: Run, pids: dict[
     name = f"{run.kind}-qos{run.qos}-{run.things}-{run.base // VALUE_STRIDE}"
     watcher = await Watcher.start(workdir, name, spec)
     try:
-        marks = CpuMarks({**pids, "subscriber": watcher.pid})
+        marks = CpuMarks(pids)
         await publish(setup, run, plan.window, RAW_ROOT if raw else ROOT)
         run.seen = await watcher.read(plan.idle_s * 3 + 60)
-        marks.finish(run)
+        marks.finish(run, run.seen["cpu_s"])
     finally:
         status = await watcher.close()
     if status != 0:
