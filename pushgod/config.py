@@ -68,7 +68,8 @@ class ServerSettings:
     gateway_token: str = setting(
         "",
         "PushGo's legacy gateway token. When set, the send routes also require "
-        "`Authorization: Bearer <this token>` (or a pushgod token) besides the channel password.",
+        "`Authorization: Bearer <this token>` (or a pushgod token) besides the channel password, "
+        "and it opens /mcp in legacy mode (docs/mcp.md).",
         "str",
         aliases=("PUSHGO_TOKEN",),
         secret=True,
@@ -201,6 +202,12 @@ class McpSettings:
         "Browser origins besides pushgod's own that may call /mcp, comma-separated "
         "(http://localhost:6274 for MCP Inspector in direct mode).",
         "str",
+    )
+    underscored_tool_names: bool = setting(
+        False,
+        "List the MCP tools as pushgo_message_send rather than pushgo.message.send, for "
+        "clients whose model APIs refuse dots in tool names. Calls by either name work.",
+        "bool",
     )
 
 

@@ -10,17 +10,7 @@ from aiohttp import web
 from pushgod import __version__
 from pushgod.http.routing import Route
 from pushgod.model.errors import ErrorCode
-from pushgod.model.fields import Kind, Schema
-
-_KIND_SCHEMAS: dict[Kind, dict[str, Any]] = {
-    Kind.STRING: {"type": "string"},
-    Kind.TIMESTAMP: {"type": ["integer", "string"], "description": "unix time in s or ms"},
-    Kind.STRINGS: {"type": "array", "items": {"type": "string"}},
-    Kind.OBJECT: {"type": "object"},
-    Kind.INTEGER: {"type": "integer"},
-    Kind.BOOLEAN: {"type": "boolean"},
-    Kind.OBJECTS: {"type": "array", "items": {"type": "object"}},
-}
+from pushgod.model.fields import json_schema
 
 _ENVELOPE = {
     "type": "object",
@@ -32,18 +22,6 @@ _ENVELOPE = {
         "error_code": {"type": "string", "enum": [code.value for code in ErrorCode]},
     },
 }
-
-
-def body_schema(schema: Schema, required: Sequence[str]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": list(required),
-        "properties": {
-            name: _KIND_SCHEMAS[field.kind] | {"description": field.description}
-            for name, field in schema.items()
-        },
-    }
 
 
 def _operation(route: Route) -> dict[str, Any]:
@@ -71,7 +49,7 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.body is not None:
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": body_schema(route.body, route.required)}},
+            "content": {"application/json": {"schema": json_schema(route.body, route.required)}},
         }
     return operation
 

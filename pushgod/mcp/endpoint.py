@@ -29,10 +29,10 @@ import logging
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import hdrs, web
-from mcp.server import MCPServer
+from mcp.server import MCPServer, Server
 from mcp.server.auth.middleware.auth_context import auth_context_var
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
@@ -93,7 +93,7 @@ class McpEndpoint:
 
     def __init__(
         self,
-        server: MCPServer,
+        server: Server[Any] | MCPServer,
         *,
         allowed_hosts: Sequence[str],
         allowed_origins: Sequence[str],

@@ -1,43 +1,46 @@
-"""/mcp on the app: the OAuth bearer check in front of the MCP endpoint.
+"""/mcp on the app: who is calling, and whether their token's scopes cover the call.
 
 Served only when MCP is enabled; the SDK (about 1 s and 70 MiB to import on a small
-machine) loads only then. An unauthenticated request gets 401 with the challenge MCP
-clients follow to discovery (RFC 9728): `resource_metadata` names where to start.
+machine) loads only then. Two kinds of bearer (mcp/caller.py): an OAuth access token, or
+the gateway token (legacy mode). Without either, 401 with the challenge MCP clients follow
+to discovery (RFC 9728). A call its OAuth token's scopes do not cover gets 403 with
+`error="insufficient_scope"` and the scope to ask for, as PushGo answers: the check reads
+the JSON-RPC body before the SDK does, because only HTTP can carry that challenge.
 """
 
 from __future__ import annotations
 
-from aiohttp import web
-from mcp.server import MCPServer
-from mcp.server.auth.provider import AccessToken
+import json
 
-from pushgod import __version__
+from aiohttp import web
+
 from pushgod.http.keys import SERVICES, SETTINGS
 from pushgod.http.requests import bearer_token
+from pushgod.mcp import server as mcp_server
+from pushgod.mcp.caller import legacy_token, oauth_token
 from pushgod.mcp.endpoint import McpEndpoint
+from pushgod.mcp.tools import BY_NAME
 from pushgod.model.errors import ErrorCode, PushgodError
-from pushgod.model.oauth import SUPPORTED_SCOPES
+from pushgod.model.oauth import SUPPORTED_SCOPES, OAuthScope
 from pushgod.oauth.requests import CORS_HEADERS, issuer, resource
 
 MCP_ENDPOINT = web.AppKey("mcp_endpoint", McpEndpoint)
-INSTRUCTIONS = (
-    "pushgod delivers notifications and keeps device state for its user. Send one-off "
-    "alerts as Messages, report long work as Events (create, update, close) and keep "
-    "persistent objects as Things."
-)
+RESOURCE_METHODS = frozenset({"resources/list", "resources/read", "resources/templates/list"})
 
 
-def challenge(request: web.Request, error: PushgodError | None) -> web.Response:
-    """401 with the WWW-Authenticate that sends an MCP client to discovery."""
+def _challenge(
+    request: web.Request, status: int, error: str | None, scope: str, description: str = ""
+) -> web.Response:
     metadata = f"{issuer(request)}/.well-known/oauth-protected-resource/mcp"
-    parts = [f'resource_metadata="{metadata}"', f'scope="{" ".join(SUPPORTED_SCOPES)}"']
-    body: dict[str, str] = {"error": "invalid_token" if error else "unauthorized"}
+    parts = [f'resource_metadata="{metadata}"', f'scope="{scope}"']
+    body = {"error": error or "unauthorized"}
     if error is not None:
-        parts.insert(0, 'error="invalid_token"')
-        body["error_description"] = error.message
+        parts.insert(0, f'error="{error}"')
+    if description:
+        body["error_description"] = description
     return web.json_response(
         body,
-        status=401,
+        status=status,
         headers={
             **CORS_HEADERS,
             "WWW-Authenticate": "Bearer " + ", ".join(parts),
@@ -46,38 +49,72 @@ def challenge(request: web.Request, error: PushgodError | None) -> web.Response:
     )
 
 
+def challenge(request: web.Request, error: PushgodError | None) -> web.Response:
+    """401 with the WWW-Authenticate that sends an MCP client to discovery."""
+    scopes = " ".join(SUPPORTED_SCOPES)
+    if error is None:
+        return _challenge(request, 401, None, scopes)
+    return _challenge(request, 401, "invalid_token", scopes, error.message)
+
+
+def needed_scopes(body: bytes) -> set[str]:
+    """The scopes the JSON-RPC messages in `body` need; what does not parse needs none here
+    (the SDK answers it with a JSON-RPC error)."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return set()
+    needed: set[str] = set()
+    for message in parsed if isinstance(parsed, list) else [parsed]:
+        if not isinstance(message, dict):
+            continue
+        method = message.get("method")
+        if method in RESOURCE_METHODS:
+            needed.add(OAuthScope.CHANNELS_MANAGE)
+        elif method == "tools/call":
+            params = message.get("params")
+            name = params.get("name") if isinstance(params, dict) else None
+            tool = BY_NAME.get(name) if isinstance(name, str) else None
+            if tool is not None:
+                needed.add(tool.scope)
+    return needed
+
+
 async def handle(request: web.Request) -> web.StreamResponse:
     endpoint = request.app[MCP_ENDPOINT]
     rejected = endpoint.reject(request)
     if rejected is not None:
         return rejected
+    services = request.app[SERVICES]
+    address = request.remote or ""
     try:
         bearer = bearer_token(request)
         if bearer is None:
             return challenge(request, None)
-        principal = request.app[SERVICES].oauth.authenticate(bearer, resource(request))
+        if services.auth.is_gateway_token(bearer):
+            token = legacy_token(bearer, issuer(request), address)
+            return await endpoint.handle(request, access_token=token, scopes=[])
+        principal = services.oauth.authenticate(bearer, resource(request))
     except PushgodError as error:
         return challenge(request, error)
-    access = AccessToken(
-        token=bearer,
-        client_id=principal.client_id,
-        scopes=sorted(principal.scopes),
-        expires_at=None,
-        resource=principal.resource,
-        subject=principal.grant_id,
-        claims={"iss": issuer(request)},
-    )
-    return await endpoint.handle(request, access_token=access, scopes=sorted(principal.scopes))
+    if request.method == "POST":
+        missing = needed_scopes(await request.read()) - principal.scopes
+        if missing:
+            scope = " ".join(sorted(missing))
+            description = f"this call needs the {scope} scope; authorize again asking for it"
+            return _challenge(request, 403, "insufficient_scope", scope, description)
+    token = oauth_token(principal, bearer, issuer(request), address)
+    return await endpoint.handle(request, access_token=token, scopes=sorted(principal.scopes))
 
 
 def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def setup(app: web.Application) -> MCPServer:
-    """Add /mcp; returns the MCP server, for the tools to be registered on it."""
+def setup(app: web.Application) -> None:
+    """Add /mcp, serving the tools and resources over the app's services."""
     settings = app[SETTINGS].mcp
-    server = MCPServer("pushgod", version=__version__, instructions=INSTRUCTIONS)
+    server = mcp_server.build(app[SERVICES], underscored_names=settings.underscored_tool_names)
     try:
         endpoint = McpEndpoint(
             server,
@@ -90,4 +127,3 @@ def setup(app: web.Application) -> MCPServer:
     app.cleanup_ctx.append(endpoint.lifespan)
     app.on_shutdown.append(endpoint.on_shutdown)
     app.router.add_route("*", "/mcp", handle, name="mcp")
-    return server

@@ -17,14 +17,17 @@ tool error and the MQTT log line. Codes follow PushGo's where PushGo has one.
                        invalid_channel_name, invalid_scope, invalid_duration,
                        invalid_sealed, invalid_public_key, invalid_topic,
                        invalid_client_metadata, invalid_redirect_uri, invalid_target,
+                       password_forbidden_in_oauth_mode (MCP),
+                       password_required_in_legacy_mode (MCP),
                        decryption_failed (raised by `pushgod listen`, not the server)
     401                authentication_failed
     403                password_mismatch, insufficient_scope, channel_forbidden,
-                       pairing_code_invalid, form_expired (a page's CSRF check)
+                       pairing_code_invalid, form_expired (a page's CSRF check),
+                       channel_not_bound, auth_mode_not_supported (MCP)
     404                route_not_found, channel_not_found, event_not_found,
                        thing_not_found, token_not_found, client_not_found,
                        device_not_found, oauth_client_not_found, grant_not_found,
-                       bind_session_not_found
+                       bind_session_not_found, resource_not_found (MCP)
     405                method_not_allowed
     409                event_closed, thing_deleted, client_limit_reached,
                        no_paired_clients, device_exists, bind_session_completed
@@ -109,6 +112,11 @@ class ErrorCode(StrEnum):
     BIND_SESSION_EXPIRED = "bind_session_expired"
     BIND_SESSION_COMPLETED = "bind_session_completed"
     FORM_EXPIRED = "form_expired"
+    PASSWORD_FORBIDDEN_IN_OAUTH_MODE = "password_forbidden_in_oauth_mode"
+    PASSWORD_REQUIRED_IN_LEGACY_MODE = "password_required_in_legacy_mode"
+    CHANNEL_NOT_BOUND = "channel_not_bound"
+    AUTH_MODE_NOT_SUPPORTED = "auth_mode_not_supported"
+    RESOURCE_NOT_FOUND = "resource_not_found"
 
 
 _NOT_400: dict[ErrorCode, int] = {
@@ -142,6 +150,9 @@ _NOT_400: dict[ErrorCode, int] = {
     ErrorCode.BIND_SESSION_EXPIRED: 410,
     ErrorCode.BIND_SESSION_COMPLETED: 409,
     ErrorCode.FORM_EXPIRED: 403,
+    ErrorCode.CHANNEL_NOT_BOUND: 403,
+    ErrorCode.AUTH_MODE_NOT_SUPPORTED: 403,
+    ErrorCode.RESOURCE_NOT_FOUND: 404,
 }
 
 STATUS: dict[ErrorCode, int] = {code: _NOT_400.get(code, 400) for code in ErrorCode}

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeAlias
@@ -80,9 +80,35 @@ class Kind(StrEnum):
 class WireField:
     kind: Kind
     description: str
+    choices: tuple[str, ...] = ()
 
 
 Schema: TypeAlias = dict[str, WireField]
+
+_KIND_SCHEMAS: dict[Kind, dict[str, Any]] = {
+    Kind.STRING: {"type": "string"},
+    Kind.TIMESTAMP: {"type": ["integer", "string"], "description": "unix time in s or ms"},
+    Kind.STRINGS: {"type": "array", "items": {"type": "string"}},
+    Kind.OBJECT: {"type": "object"},
+    Kind.INTEGER: {"type": "integer"},
+    Kind.BOOLEAN: {"type": "boolean"},
+    Kind.OBJECTS: {"type": "array", "items": {"type": "object"}},
+}
+
+
+def json_schema(schema: Schema, required: Sequence[str]) -> dict[str, Any]:
+    """The JSON Schema of a request object: OpenAPI bodies and MCP tool inputs."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(required),
+        "properties": {
+            name: _KIND_SCHEMAS[field.kind]
+            | {"description": field.description}
+            | ({"enum": list(field.choices)} if field.choices else {})
+            for name, field in schema.items()
+        },
+    }
 
 
 def given_fields(intent: object, skip: set[str]) -> dict[str, Any]:

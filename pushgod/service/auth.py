@@ -1,4 +1,5 @@
-"""Who may do what: channel passwords, scoped tokens, PushGo's gateway token; default deny."""
+"""Who may do what: channel passwords, scoped tokens, PushGo's gateway token, OAuth grants;
+default deny."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pushgod.model.errors import ErrorCode, PushgodError
+from pushgod.model.oauth import OAuthScope, Principal
 from pushgod.model.tokens import Scope, token_hash
 from pushgod.service.passwords import Passwords
 from pushgod.store import channels as channel_rows
+from pushgod.store import oauth as oauth_rows
 from pushgod.store import tokens as token_rows
 from pushgod.store.channels import ChannelRow
 from pushgod.store.database import Store
@@ -25,12 +28,14 @@ TOUCH_INTERVAL_MS = 60_000
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """What a request presented: its client address, a bearer token, a channel password."""
+    """What a request presented: its client address, a bearer token, a channel password,
+    or (MCP in OAuth mode) the grant behind a verified access token."""
 
     address: str
     bearer: str | None = None
     password: str | None = None
     password_channel_id: str | None = None
+    grant: Principal | None = None
 
 
 LOCAL_OPERATOR = None
@@ -73,8 +78,11 @@ class Authenticator:
         applies PushGo's gateway token and its `password_required` error; as in PushGo,
         a bearer header next to a body password is ignored unless a gateway token is
         configured, in which case it must be that token or a valid pushgod token.
+        An OAuth grant acts on the channels it holds, with every channel scope.
         """
-        gateway = self._is_gateway_token(credentials.bearer)
+        if credentials.grant is not None:
+            return self._granted(channel_id, credentials.grant)
+        gateway = self.is_gateway_token(credentials.bearer)
         gateway_required = sender_route and bool(self._gateway_token)
         token = None
         if not gateway and (credentials.password is None or gateway_required):
@@ -108,6 +116,21 @@ class Authenticator:
         self._note_use(token)
         return channel
 
+    def _granted(self, channel_id: str, grant: Principal) -> ChannelRow:
+        if OAuthScope.TOOLS not in grant.scopes:
+            raise PushgodError(
+                ErrorCode.INSUFFICIENT_SCOPE, f"the access token lacks the {OAuthScope.TOOLS} scope"
+            )
+        # Checked before the channel is read, so that an assistant cannot probe which
+        # channels exist.
+        if channel_id not in oauth_rows.grant_channels(self._store.tables, grant.grant_id):
+            raise PushgodError(
+                ErrorCode.CHANNEL_NOT_BOUND,
+                f"channel {channel_id} is not bound to this assistant; bind it with "
+                "pushgo.channel.bind.start",
+            )
+        return self.channel(channel_id)
+
     def remembered_sender(self, channel_id: str, credentials: Credentials) -> str | None:
         """For a send route: the hash its body password was verified against before.
 
@@ -117,7 +140,7 @@ class Authenticator:
         """
         if credentials.password is None:
             return None
-        if self._gateway_token and not self._is_gateway_token(credentials.bearer):
+        if self._gateway_token and not self.is_gateway_token(credentials.bearer):
             return None
         return self._passwords.remembered(channel_id, credentials.password)
 
@@ -134,14 +157,15 @@ class Authenticator:
             raise PushgodError(ErrorCode.INSUFFICIENT_SCOPE, "this needs an admin token")
         self._note_use(token)
 
-    def _is_gateway_token(self, bearer: str | None) -> bool:
+    def is_gateway_token(self, bearer: str | None) -> bool:
+        """Whether `bearer` is PushGo's gateway token (never, when none is configured)."""
         return bool(self._gateway_token) and hmac.compare_digest(
             (bearer or "").encode(), self._gateway_token.encode()
         )
 
     def _token(self, bearer: str | None) -> TokenRow | None:
         """The live token row for a pushgod token; None when no token was sent."""
-        if bearer is None or self._is_gateway_token(bearer):
+        if bearer is None or self.is_gateway_token(bearer):
             return None
         row = token_rows.by_hash(self._store.tables, token_hash(bearer))
         if row is None or (row.expires_at is not None and row.expires_at <= self._clock()):

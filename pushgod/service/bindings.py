@@ -25,6 +25,7 @@ from pushgod.model.tokens import token_hash
 from pushgod.service.context import Context
 from pushgod.service.oauth import OAuth
 from pushgod.store import bindings as session_rows
+from pushgod.store import channels as channel_rows
 from pushgod.store import oauth as oauth_rows
 from pushgod.store.bindings import BindSessionRow
 from pushgod.store.channels import ChannelRow
@@ -143,10 +144,45 @@ class Bindings:
             changed = await self._ctx.store.write(
                 lambda tx: session_rows.mark_reported(tx, row.hash)
             )
+        channel = channel_rows.get(self._ctx.store.tables, row.channel_id or "")
         return {
             "status": status,
             "action": row.action,
-            "channel_id": row.channel_id,
+            **channel_card(row.channel_id, channel.name if channel else None),
             "resources_changed": changed,
             "expires_at": row.expires_at // 1000,
         }
+
+    def channels(self, principal: Principal) -> list[dict[str, Any]]:
+        """The channels the principal's grant holds, as PushGo lists them."""
+        rows = oauth_rows.granted_channels(self._ctx.store.tables, principal.grant_id)
+        return [
+            {
+                **channel_card(channel_id, name),
+                "granted_at": added_at // 1000,
+                "expires_at": None,
+                "status": "active",
+            }
+            for channel_id, name, added_at in rows
+        ]
+
+    async def unbind(self, principal: Principal, channel_id: str) -> dict[str, Any]:
+        """Take a channel out of the principal's grant; `removed` says whether it was in."""
+        channel_id = parse_channel_id(channel_id)
+        channel = channel_rows.get(self._ctx.store.tables, channel_id)
+        removed = await self._ctx.store.write(
+            lambda tx: oauth_rows.remove_grant_channel(tx, principal.grant_id, channel_id)
+        )
+        if removed:
+            self._ctx.hub.access_changed()
+        return {
+            "removed": removed,
+            **channel_card(channel_id, channel.name if channel and removed else None),
+            "resources_changed": removed,
+        }
+
+
+def channel_card(channel_id: str | None, name: str | None) -> dict[str, Any]:
+    """PushGo's way of naming a channel to an assistant: id, name and "name (id)"."""
+    display = f"{name} ({channel_id})" if name and channel_id else channel_id
+    return {"channel_id": channel_id, "channel_name": name, "channel_display": display}

@@ -143,6 +143,17 @@ def grant_channels(tables: Tables, grant_id: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def granted_channels(tables: Tables, grant_id: str) -> list[tuple[str, str, int]]:
+    """(channel id, channel name, when it joined the grant) of each channel a grant holds."""
+    rows = tables.execute(
+        "SELECT g.channel_id, c.name, g.added_at FROM oauth_grant_channels g"
+        " JOIN channels c ON c.id = g.channel_id WHERE g.grant_id = ?"
+        " ORDER BY g.added_at, g.channel_id",
+        (grant_id,),
+    ).fetchall()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
 def insert_grant(tx: WriteTx, row: GrantRow, channel_ids: list[str]) -> None:
     tx.tables.execute(
         "INSERT INTO oauth_grants (id, client_id, scope, resource, created_at, expires_at,"

@@ -23,6 +23,12 @@ PUSHGO_CODES = {
     "invalid_json_data",
     "invalid_json_syntax",
     "missing_json_content_type",
+    # PushGo's MCP tools
+    "password_forbidden_in_oauth_mode",
+    "password_required_in_legacy_mode",
+    "channel_not_bound",
+    "auth_mode_not_supported",
+    "resource_not_found",
 }
 
 
