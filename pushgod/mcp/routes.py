@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from pushgod.http.keys import SERVICES, SETTINGS
 from pushgod.http.requests import bearer_token
@@ -25,6 +25,18 @@ from pushgod.model.oauth import SUPPORTED_SCOPES, OAuthScope
 from pushgod.oauth.requests import CORS_HEADERS, issuer, resource
 
 MCP_ENDPOINT = web.AppKey("mcp_endpoint", McpEndpoint)
+_ALLOWED_ORIGIN = web.RequestKey("pushgod.mcp.allowed_origin", str)
+CORS_HEADERS_MCP = {
+    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": (
+        "Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID"
+    ),
+    "Access-Control-Expose-Headers": "Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate",
+    "Access-Control-Max-Age": "86400",
+    "Vary": "Origin",
+}
+"""For browser clients (MCP Inspector in direct mode) of an allowed origin: the endpoint's
+Origin check has passed, so the origin is echoed rather than `*`."""
 RESOURCE_METHODS = frozenset({"resources/list", "resources/read", "resources/templates/list"})
 
 
@@ -85,6 +97,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
     rejected = endpoint.reject(request)
     if rejected is not None:
         return rejected
+    if hdrs.ORIGIN in request.headers:
+        request[_ALLOWED_ORIGIN] = request.headers[hdrs.ORIGIN]
+    if request.method == "OPTIONS":  # a CORS preflight carries no credentials
+        return web.Response(status=204)
     services = request.app[SERVICES]
     address = request.remote or ""
     try:
@@ -107,6 +123,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
     return await endpoint.handle(request, access_token=token, scopes=sorted(principal.scopes))
 
 
+async def _cors(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    origin = request.get(_ALLOWED_ORIGIN)
+    if origin is not None:
+        response.headers.update(CORS_HEADERS_MCP)
+        response.headers["Access-Control-Allow-Origin"] = origin
+
+
 def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
@@ -127,3 +150,4 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(endpoint.lifespan)
     app.on_shutdown.append(endpoint.on_shutdown)
     app.router.add_route("*", "/mcp", handle, name="mcp")
+    app.on_response_prepare.append(_cors)

@@ -450,3 +450,50 @@ async def test_the_2026_revision_client_calls_tools(
         assert not result.is_error
         assert result.structured_content is not None
         assert result.structured_content["payload"]["success"] is True
+
+
+INSPECTOR = "http://localhost:6274"
+
+
+@pytest.mark.parametrize("oauth_env", [{"PUSHGOD_MCP_ALLOWED_ORIGINS": INSPECTOR}])
+async def test_browser_clients_of_allowed_origins_get_cors(
+    http: TestClient[Any, Any], assistant: str, oauth_env: OAuthEnv
+) -> None:
+    preflight = await http.options(
+        "/mcp",
+        headers={
+            "Origin": INSPECTOR,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type, mcp-session-id",
+        },
+    )
+    assert preflight.status == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == INSPECTOR
+    assert "Mcp-Session-Id" in preflight.headers["Access-Control-Allow-Headers"]
+
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "inspector", "version": "1"},
+        },
+    }
+    headers = {"Origin": INSPECTOR, "Accept": "application/json, text/event-stream"}
+    unauthenticated = await http.post("/mcp", json=initialize, headers=headers)
+    assert unauthenticated.status == 401
+    assert unauthenticated.headers["Access-Control-Allow-Origin"] == INSPECTOR
+    assert "WWW-Authenticate" in unauthenticated.headers["Access-Control-Expose-Headers"]
+    headers["Authorization"] = f"Bearer {assistant}"
+    opened = await http.post("/mcp", json=initialize, headers=headers)
+    assert opened.status == 200
+    assert opened.headers["Access-Control-Allow-Origin"] == INSPECTOR
+    assert "Mcp-Session-Id" in opened.headers["Access-Control-Expose-Headers"]
+
+    foreign = await http.options(
+        "/mcp", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert foreign.status == 403
+    assert "Access-Control-Allow-Origin" not in foreign.headers
