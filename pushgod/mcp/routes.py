@@ -1,30 +1,82 @@
 """/mcp on the app: who is calling, and whether their token's scopes cover the call.
 
-Served only when MCP is enabled; the SDK (about 1 s and 70 MiB to import on a small
-machine) loads only then. Two kinds of bearer (mcp/caller.py): an OAuth access token, or
-the gateway token (legacy mode). Without either, 401 with the challenge MCP clients follow
-to discovery (RFC 9728). A call its OAuth token's scopes do not cover gets 403 with
-`error="insufficient_scope"` and the scope to ask for, as PushGo answers: the check reads
-the JSON-RPC body before the SDK does, because only HTTP can carry that challenge.
+Served only when MCP is enabled, and the MCP SDK loads on the first request to /mcp: it takes
+0.8 s to import on a PC, several seconds on a Raspberry Pi, and 40 MiB, which the daemon should
+not spend before it is ready, nor ever if no assistant comes.
+
+Two kinds of bearer (mcp/caller.py): an OAuth access token, or the gateway token (legacy
+mode). Without either, 401 with the challenge MCP clients follow to discovery (RFC 9728). A
+call its OAuth token's scopes do not cover gets 403 with `error="insufficient_scope"` and the
+scope to ask for, as PushGo answers: the check reads the JSON-RPC body before the SDK does,
+because only HTTP can carry that challenge.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from aiohttp import hdrs, web
 
 from pushgod.http.keys import SERVICES, SETTINGS
 from pushgod.http.requests import bearer_token
-from pushgod.mcp import server as mcp_server
-from pushgod.mcp.caller import legacy_token, oauth_token
-from pushgod.mcp.endpoint import McpEndpoint
+from pushgod.mcp.guard import Guard
 from pushgod.mcp.tools import BY_NAME
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.oauth import SUPPORTED_SCOPES, OAuthScope
 from pushgod.oauth.requests import CORS_HEADERS, issuer, resource
 
-MCP_ENDPOINT = web.AppKey("mcp_endpoint", McpEndpoint)
+if TYPE_CHECKING:
+    from pushgod.mcp.endpoint import McpEndpoint
+
+
+class LazyEndpoint:
+    """The MCP server and its endpoint, built on first use and run until the app stops."""
+
+    def __init__(self, app: web.Application, guard: Guard) -> None:
+        self._app = app
+        self.guard = guard
+        self._lock = asyncio.Lock()
+        self._endpoint: McpEndpoint | None = None
+        self._lifespan: AsyncIterator[None] | None = None
+
+    async def get(self) -> McpEndpoint:
+        if self._endpoint is None:
+            async with self._lock:
+                if self._endpoint is None:
+                    self._endpoint = await self._load()
+        return self._endpoint
+
+    async def _load(self) -> McpEndpoint:
+        # Imported in a thread, so that the loop goes on serving while the SDK loads.
+        await asyncio.to_thread(importlib.import_module, "pushgod.mcp.endpoint")
+        from pushgod.mcp import server
+        from pushgod.mcp.endpoint import McpEndpoint
+
+        settings = self._app[SETTINGS].mcp
+        endpoint = McpEndpoint(
+            server.build(self._app[SERVICES], underscored_names=settings.underscored_tool_names),
+            guard=self.guard,
+        )
+        lifespan = endpoint.lifespan(self._app)
+        await anext(lifespan)
+        self._lifespan = lifespan
+        return endpoint
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        if self._endpoint is not None:
+            await self._endpoint.on_shutdown(app)
+
+    async def on_cleanup(self, app: web.Application) -> None:
+        if self._lifespan is not None:
+            async for _ in self._lifespan:  # runs the rest of it: stops the session manager
+                pass
+
+
+MCP_ENDPOINT = web.AppKey("mcp_endpoint", LazyEndpoint)
 _ALLOWED_ORIGIN = web.RequestKey("pushgod.mcp.allowed_origin", str)
 CORS_HEADERS_MCP = {
     "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
@@ -93,8 +145,8 @@ def needed_scopes(body: bytes) -> set[str]:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    endpoint = request.app[MCP_ENDPOINT]
-    rejected = endpoint.reject(request)
+    lazy = request.app[MCP_ENDPOINT]
+    rejected = lazy.guard.reject(request)
     if rejected is not None:
         return rejected
     if hdrs.ORIGIN in request.headers:
@@ -107,12 +159,16 @@ async def handle(request: web.Request) -> web.StreamResponse:
         bearer = bearer_token(request)
         if bearer is None:
             return challenge(request, None)
-        if services.auth.is_gateway_token(bearer):
-            token = legacy_token(bearer, issuer(request), address)
-            return await endpoint.handle(request, access_token=token, scopes=[])
-        principal = services.oauth.authenticate(bearer, resource(request))
+        legacy = services.auth.is_gateway_token(bearer)
+        principal = None if legacy else services.oauth.authenticate(bearer, resource(request))
     except PushgodError as error:
         return challenge(request, error)
+    endpoint = await lazy.get()
+    from pushgod.mcp.caller import legacy_token, oauth_token  # loaded with the endpoint
+
+    if principal is None:
+        token = legacy_token(bearer, issuer(request), address)
+        return await endpoint.handle(request, access_token=token, scopes=[])
     if request.method == "POST":
         missing = needed_scopes(await request.read()) - principal.scopes
         if missing:
@@ -137,17 +193,13 @@ def _names(text: str) -> list[str]:
 def setup(app: web.Application) -> None:
     """Add /mcp, serving the tools and resources over the app's services."""
     settings = app[SETTINGS].mcp
-    server = mcp_server.build(app[SERVICES], underscored_names=settings.underscored_tool_names)
     try:
-        endpoint = McpEndpoint(
-            server,
-            allowed_hosts=_names(settings.allowed_hosts),
-            allowed_origins=_names(settings.allowed_origins),
-        )
+        guard = Guard(_names(settings.allowed_hosts), _names(settings.allowed_origins))
     except ValueError as error:
         raise PushgodError(ErrorCode.INVALID_CONFIG, f"mcp.allowed_*: {error}") from None
-    app[MCP_ENDPOINT] = endpoint
-    app.cleanup_ctx.append(endpoint.lifespan)
-    app.on_shutdown.append(endpoint.on_shutdown)
+    lazy = LazyEndpoint(app, guard)
+    app[MCP_ENDPOINT] = lazy
+    app.on_shutdown.append(lazy.on_shutdown)
+    app.on_cleanup.append(lazy.on_cleanup)
     app.router.add_route("*", "/mcp", handle, name="mcp")
     app.on_response_prepare.append(_cors)

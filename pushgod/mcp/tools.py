@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from pushgod.mcp.caller import Caller
 from pushgod.model import fields as f
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.events import EVENT_SCHEMAS, EventAction, parse_event
@@ -26,7 +25,10 @@ from pushgod.service.bindings import channel_card
 from pushgod.service.context import now_ms
 from pushgod.service.services import Services
 
-Run = Callable[[Services, Caller, dict[str, Any]], Awaitable[dict[str, Any]]]
+if TYPE_CHECKING:  # the caller module loads the MCP SDK; the /mcp route reads this table before
+    from pushgod.mcp.caller import Caller
+
+Run = Callable[[Services, "Caller", dict[str, Any]], Awaitable[dict[str, Any]]]
 
 PASSWORD: Final = f.WireField(
     f.Kind.STRING,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -497,3 +501,37 @@ async def test_browser_clients_of_allowed_origins_get_cors(
     )
     assert foreign.status == 403
     assert "Access-Control-Allow-Origin" not in foreign.headers
+
+
+def test_the_sdk_loads_with_the_first_mcp_request_only(tmp_path: Path) -> None:
+    """Start-up on a Raspberry Pi: the app with MCP enabled has not imported the MCP SDK."""
+    program = f"""
+import sys
+from pushgod.config import load_settings
+from pushgod.http.app import create_app
+from pushgod.service.services import Services
+settings = load_settings(environ={{
+    "PUSHGOD_STORAGE_DATA_DIR": {str(tmp_path / "data")!r}, "PUSHGOD_MCP_ENABLED": "true"}})
+app = create_app(settings, Services(settings))
+assert any(route.resource.canonical == "/mcp" for route in app.router.routes())
+print(sorted(name for name in sys.modules if name == "mcp" or name.startswith("mcp.")))
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert run.stdout.strip() == "[]", run.stdout
+
+
+async def test_the_first_requests_share_one_load(
+    http: TestClient[Any, Any], assistant: str, owned: tuple[str, str]
+) -> None:
+    """Many sessions opened at once while the SDK loads all get the same endpoint."""
+
+    async def send(number: int) -> dict[str, Any]:
+        async with mcp_session(http, assistant) as session:
+            return await ok(
+                session, "pushgo.message.send", channel_id=owned[0], title=f"at once {number}"
+            )
+
+    results = await asyncio.gather(*(send(number) for number in range(5)))
+    assert {result["status"] for result in results} == {200}
