@@ -18,7 +18,7 @@ import secrets
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -304,6 +304,17 @@ def open_item(item: dict[str, Any], identity: Identity) -> tuple[dict[str, Any],
     return result, errors, still_sealed
 
 
+def reveal(item: dict[str, Any], identity: Identity) -> tuple[dict[str, Any], bool, bool]:
+    """`open_item`, saying on stderr why an item failed to open: (item, sealed, failed)."""
+    revealed, errors, sealed = open_item(item, identity)
+    if errors:  # one line per item, though its state and its update may both fail
+        reasons = "; ".join(dict.fromkeys(errors))
+        say(
+            f"seq {item.get('seq')}: could not decrypt (decryption_failed): {reasons}; shown sealed"
+        )
+    return revealed, sealed, bool(errors)
+
+
 def main_part(item: Mapping[str, Any]) -> Mapping[str, Any]:
     """The message, event or thing an item is about (its state after the change)."""
     part = item.get(str(item.get("type")))
@@ -385,25 +396,34 @@ def exec_environ(item: Mapping[str, Any], sealed: bool) -> dict[str, str]:
 # -- the stream ------------------------------------------------------------------------
 
 
-class Listener:
+class Follower:
+    """Follows one channel's NDJSON stream and hands each new item to `deliver`, in order.
+
+    It starts after `since` (default: the newest item now), reconnects with backoff when
+    the stream ends and resumes after the last item delivered, so nothing is missed or
+    repeated; only a refused token (Stop) ends `run`. `pushgod listen` and the
+    `pushgod mcp-channel` bridge differ only in what `deliver` does.
+    """
+
+    stop_hint = ""
+    """Said after "listening to channel ..." on the first connection."""
+
     def __init__(
-        self,
-        server: str,
-        channel_id: str,
-        identity: Identity,
-        since: str | None,
-        as_json: bool,
-        command: str | None,
+        self, server: str, channel_id: str, identity: Identity, since: str | None = None
     ) -> None:
         self.server = server
         self.channel_id = channel_id
         self.identity = identity
         self.since = since
-        self.as_json = as_json
-        self.command = command
         self.last_seq: int | None = None
         self.connects = 0
-        self.noted_sealed = False
+        self.connected = False
+        self.problem: str | None = None
+        """Why the last connection ended or failed; None once connected again."""
+
+    async def deliver(self, item: dict[str, Any]) -> None:
+        """Handle one new item (it has an int `seq`); its seq counts as done once this returns."""
+        raise NotImplementedError
 
     @property
     def url(self) -> str:
@@ -427,6 +447,7 @@ class Listener:
                     problem = str(error) or type(error).__name__
                 if self.connects != connects:
                     delay = BACKOFF_MIN_S  # it was connected: a new outage starts over
+                self.problem = problem
                 wait = max(delay, at_least)
                 say(f"{problem}; reconnecting in {wait:g} s")
                 await asyncio.sleep(wait)
@@ -484,34 +505,42 @@ class Listener:
         reply = await self.open(session, {"since": since} if since else {})
         async with reply:
             self.connects += 1
+            self.connected, self.problem = True, None
             if self.connects == 1:
-                say(f"listening to channel {self.channel_id} at {self.server} (Ctrl-C to stop)")
+                say(f"listening to channel {self.channel_id} at {self.server}{self.stop_hint}")
             else:
                 say(
                     f"reconnected to {self.server}"
                     + (f"; resuming after seq {since}" if since else "")
                 )
-            async for item in self.lines(reply):
-                kind = item.get("type")
-                if kind == "keepalive":
-                    continue
-                if kind == "closed":
-                    reason = text(item.get("reason"))
-                    if reason == "revoked":
-                        raise Stop(
-                            "the server ended the stream: this client was revoked (or its "
-                            "token expired, or the channel was deleted). Pair again: pushgod "
-                            "client pair on the server, then pushgod listen --pair CODE",
-                            "revoked",
-                        )
-                    return f"the server closed the stream ({reason})"
-                seq = item.get("seq")
-                if not isinstance(seq, int):
-                    continue
-                if self.last_seq is not None and seq <= self.last_seq:
-                    continue  # already shown (a replay overlapping what was live)
-                await self.show(item)
-                self.last_seq = seq
+            try:
+                return await self.read(reply)
+            finally:
+                self.connected = False
+
+    async def read(self, reply: aiohttp.ClientResponse) -> str:
+        """Deliver the stream's new items until it ends; why it ended. Raises Stop or Retry."""
+        async for item in self.lines(reply):
+            kind = item.get("type")
+            if kind == "keepalive":
+                continue
+            if kind == "closed":
+                reason = text(item.get("reason"))
+                if reason == "revoked":
+                    raise Stop(
+                        "the server ended the stream: this client was revoked (or its "
+                        "token expired, or the channel was deleted). Pair again: pushgod "
+                        "client pair on the server, then pushgod listen --pair CODE",
+                        "revoked",
+                    )
+                return f"the server closed the stream ({reason})"
+            seq = item.get("seq")
+            if not isinstance(seq, int):
+                continue
+            if self.last_seq is not None and seq <= self.last_seq:
+                continue  # already shown (a replay overlapping what was live)
+            await self.deliver(item)
+            self.last_seq = seq
         return "the server ended the stream"
 
     async def lines(self, reply: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
@@ -534,13 +563,30 @@ class Listener:
             if len(buffer) > MAX_LINE_BYTES:
                 raise Retry(f"a stream line exceeds {MAX_LINE_BYTES} bytes")
 
-    async def show(self, item: dict[str, Any]) -> None:
-        revealed, errors, sealed = open_item(item, self.identity)
+
+class Listener(Follower):
+    """`pushgod listen`: prints each item, or runs --exec for it."""
+
+    stop_hint = " (Ctrl-C to stop)"
+
+    def __init__(
+        self,
+        server: str,
+        channel_id: str,
+        identity: Identity,
+        since: str | None,
+        as_json: bool,
+        command: str | None,
+    ) -> None:
+        super().__init__(server, channel_id, identity, since)
+        self.as_json = as_json
+        self.command = command
+        self.noted_sealed = False
+
+    async def deliver(self, item: dict[str, Any]) -> None:
+        revealed, sealed, failed = reveal(item, self.identity)
         seq = item["seq"]
-        if errors:  # one line per item, though its state and its update may both fail
-            reasons = "; ".join(dict.fromkeys(errors))
-            say(f"seq {seq}: could not decrypt (decryption_failed): {reasons}; shown sealed")
-        if sealed and not errors and not self.noted_sealed:
+        if sealed and not failed and not self.noted_sealed:
             self.noted_sealed = True
             print(SEALED_NOTE, file=sys.stderr, flush=True)
         if self.command is None:
@@ -585,13 +631,35 @@ def stored_server(directory: Path, channel_id: str) -> str | None:
     return server if isinstance(server, str) else None
 
 
+def server_of(
+    option: str | None, token: str | None, directory: Path, channel_id: str, settings: Settings
+) -> str:
+    """--server, else (without --token) the server of the one identity stored for the
+    channel, else public_base_url, else the listen address."""
+    server = option or (None if token else stored_server(directory, channel_id))
+    return check_server(server or default_server(settings))
+
+
+def stored_identity(
+    directory: Path,
+    server: str,
+    channel_id: str,
+    how: str = "pass --pair CODE (pushgod client pair on the server prints one) or --token T",
+) -> Identity:
+    """The identity stored for the server and channel; Stop, saying `how` to get one, if none."""
+    path = identity_path(directory, server, channel_id)
+    stored = load_identity(path)
+    if stored is None:
+        raise Stop(f"this machine is not paired with channel {channel_id} at {server}: {how}")
+    return Identity.of(stored, path)
+
+
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     import aiohttp
 
     channel_id = parse_channel_id(args.channel)
     directory = config_dir(args.config_dir)
-    server = args.server or (None if args.token else stored_server(directory, channel_id))
-    server = check_server(server or default_server(settings))
+    server = server_of(args.server, args.token, directory, channel_id, settings)
     path = identity_path(directory, server, channel_id)
     since = args.since
     if args.token is not None:
@@ -619,13 +687,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             )
         identity = Identity.of(data, path)
     else:
-        stored = load_identity(path)
-        if stored is None:
-            raise Stop(
-                f"this machine is not paired with channel {channel_id} at {server}: pass "
-                "--pair CODE (pushgod client pair on the server prints one) or --token T"
-            )
-        identity = Identity.of(stored, path)
+        identity = stored_identity(directory, server, channel_id)
     if since == "resume":
         last = identity.stored.get("last_seq") if identity.stored else None
         since = str(last) if isinstance(last, int) else None
@@ -649,8 +711,8 @@ def remember(listener: Listener) -> None:
         save_identity(identity.path, {**identity.stored, "last_seq": listener.last_seq})
 
 
-async def run_until_stopped(args: argparse.Namespace, settings: Settings) -> int:
-    """`run`, ended by SIGTERM with status 0 (Ctrl-C ends it through asyncio.run: 130)."""
+async def run_until_stopped(work: Coroutine[Any, Any, int]) -> int:
+    """`work`, ended by SIGTERM with status 0 (Ctrl-C ends it through asyncio.run: 130)."""
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
@@ -663,7 +725,7 @@ async def run_until_stopped(args: argparse.Namespace, settings: Settings) -> int
 
     loop.add_signal_handler(signal.SIGTERM, terminate)
     try:
-        return await run(args, settings)
+        return await work
     except asyncio.CancelledError:
         if terminated:
             return 0
@@ -674,7 +736,7 @@ async def run_until_stopped(args: argparse.Namespace, settings: Settings) -> int
 
 def listen(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        return asyncio.run(run_until_stopped(args, settings))
+        return asyncio.run(run_until_stopped(run(args, settings)))
     except Stop as stop:
         return fail(stop.message, stop.code)
 

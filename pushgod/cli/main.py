@@ -13,6 +13,8 @@ from pushgod import __version__
 from pushgod.cli import admin, clients, devices, oauth
 from pushgod.cli.listen import add_parser as add_listen_parser
 from pushgod.cli.listen import listen
+from pushgod.cli.mcp_channel import add_parser as add_mcp_channel_parser
+from pushgod.cli.mcp_channel import mcp_channel
 from pushgod.cli.output import fail
 from pushgod.cli.send import send
 from pushgod.config import Settings, effective, example_toml, load_settings
@@ -47,6 +49,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     configure_logging(settings.log.level)
     return asyncio.run(serve(settings, demo=args.demo))
+
+
+def cmd_mcp_channel(args: argparse.Namespace, settings: Settings) -> int:
+    configure_logging(settings.log.level)  # to stderr: stdout carries the MCP session
+    return mcp_channel(args, settings)
 
 
 def cmd_config_example(args: argparse.Namespace, settings: Settings) -> int:
@@ -244,6 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
         "receive a channel's items as they arrive, opening sealed fields (pair with --pair)",
     )
     add_listen_parser(listener)
+
+    bridge = _command(
+        commands,
+        "mcp-channel",
+        cmd_mcp_channel,
+        "an MCP server on stdio that pushes a channel's items into a Claude Code session",
+    )
+    add_mcp_channel_parser(bridge)
 
     config = commands.add_parser("config", help="print or check the configuration")
     config_commands = config.add_subparsers(dest="action", required=True, metavar="ACTION")
