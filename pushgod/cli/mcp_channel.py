@@ -10,20 +10,14 @@ import argparse
 import asyncio
 from typing import Any
 
-from pushgod.cli.listen import (
-    Identity,
-    Stop,
-    config_dir,
-    run_until_stopped,
-    say,
-    server_of,
-    stored_identity,
-)
+from pushgod.cli.listen import run_until_stopped, server_of
 from pushgod.cli.output import fail
 from pushgod.config import Settings
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.fields import Severity
 from pushgod.model.ids import check_entity_id, parse_channel_id
+from pushgod.remote.errors import Stop, say
+from pushgod.remote.identity import Identity, config_dir, stored_identity
 
 TYPES = ("message", "event", "thing", "*")
 SEVERITIES = (*(severity.value for severity in Severity), "*")

@@ -17,7 +17,7 @@ from typing import Any, Final, Literal, TypedDict
 
 import mcp_types
 
-from pushgod.cli.listen import main_part
+from pushgod.remote.items import main_part
 
 CAPABILITY: Final = "claude/channel"
 METHOD: Final = "notifications/claude/channel"

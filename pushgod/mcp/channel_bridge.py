@@ -2,11 +2,12 @@
 session, and lets Claude answer.
 
 One `ChannelFollower` per allowed channel follows that channel's NDJSON stream with
-`pushgod listen`'s `Follower` (resume after the last seq, backoff, sealed fields opened
-for a paired client). Each item the `Allowlist` admits becomes a `notifications/claude/channel`
-on the session's standalone channel (stdout); items arriving before the client finished
-initializing wait for it. The server declares the experimental `claude/channel` capability,
-which the SDK can only do through the low-level server's initialization options.
+the `Follower` `pushgod listen` uses too (pushgod/remote/stream.py: resume after the last
+seq, backoff, sealed fields opened for a paired client). Each item the `Allowlist` admits
+becomes a `notifications/claude/channel` on the session's standalone channel (stdout);
+items arriving before the client finished initializing wait for it. The server declares
+the experimental `claude/channel` capability, which the SDK can only do through the
+low-level server's initialization options.
 
 Tools: `reply` sends a Message with POST /message and a token that has the publish scope;
 `status` reports the streams, counts and allowlist. Errors of `reply` are tool errors
@@ -32,21 +33,17 @@ from mcp.server.session import ServerSession
 from mcp.server.stdio import stdio_server
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
-from typing_extensions import TypedDict  # pydantic reads nested typing.TypedDicts only on 3.12+
+from typing_extensions import TypedDict  # pydantic reads typing.TypedDict only on 3.12+
 
 from pushgod import __version__
-from pushgod.cli.listen import (
-    MAX_LINE_BYTES,
-    Follower,
-    Identity,
-    Stop,
-    main_part,
-    request_json,
-    reveal,
-)
 from pushgod.mcp.channel import CAPABILITY, Allowlist, ChannelNotification, notification
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.ids import check_entity_id, new_hex_id, parse_channel_id
+from pushgod.remote.api import request_json
+from pushgod.remote.errors import Stop
+from pushgod.remote.identity import Identity
+from pushgod.remote.items import main_part, reveal
+from pushgod.remote.stream import MAX_LINE_BYTES, Follower
 
 REPLY_TIMEOUT_S: Final = 30.0
 
