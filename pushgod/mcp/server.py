@@ -96,6 +96,8 @@ def build(services: Services, *, underscored_names: bool) -> Server[dict[str, An
         ]
     )
 
+    input_schemas = {name: tool.input_schema() for name, tool in BY_NAME.items()}
+
     async def list_tools(
         ctx: ServerRequestContext[dict[str, Any]], params: PaginatedRequestParams | None
     ) -> ListToolsResult:
@@ -148,9 +150,7 @@ def build(services: Services, *, underscored_names: bool) -> Server[dict[str, An
         "pushgod",
         version=__version__,
         instructions=INSTRUCTIONS,
-        get_tool_input_schema=lambda name: (
-            BY_NAME[name].input_schema() if name in BY_NAME else None
-        ),
+        get_tool_input_schema=input_schemas.get,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         on_list_resources=list_resources,
