@@ -25,7 +25,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from sse_starlette.sse import AppStatus
 from starlette.authentication import AuthCredentials
 
-from pushgod.mcp.guard import Guard, jsonrpc_error
+from pushgod.mcp.guard import Guard, body_too_large
 from pushgod.mcp.transport import AsgiBridge
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,7 @@ class McpEndpoint:
         try:
             return await self._bridge(request, {"user": user, "auth": AuthCredentials(scopes)})
         except web.HTTPRequestEntityTooLarge:
-            return jsonrpc_error(
-                413, f"request body is larger than {request.client_max_size} bytes"
-            )
+            return body_too_large(request.client_max_size)
         finally:
             auth_context_var.reset(reset)
 

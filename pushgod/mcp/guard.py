@@ -96,6 +96,10 @@ class Guard:
         )
 
 
+def body_too_large(limit: int) -> web.Response:
+    return jsonrpc_error(413, f"request body is larger than {limit} bytes")
+
+
 def jsonrpc_error(status: int, message: str) -> web.Response:
     """A transport-level refusal as the SDK words its own: a JSON-RPC error without an id."""
     body = {"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": message}}

@@ -23,7 +23,7 @@ from aiohttp import hdrs, web
 
 from pushgod.http.keys import SERVICES, SETTINGS
 from pushgod.http.requests import bearer_token
-from pushgod.mcp.guard import Guard
+from pushgod.mcp.guard import Guard, body_too_large
 from pushgod.mcp.tools import BY_NAME
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.oauth import SUPPORTED_SCOPES, OAuthScope
@@ -133,6 +133,8 @@ def needed_scopes(body: bytes) -> set[str]:
         if not isinstance(message, dict):
             continue
         method = message.get("method")
+        if not isinstance(method, str):
+            continue
         if method in RESOURCE_METHODS:
             needed.add(OAuthScope.CHANNELS_MANAGE)
         elif method == "tools/call":
@@ -170,7 +172,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
         token = legacy_token(bearer, issuer(request), address)
         return await endpoint.handle(request, access_token=token, scopes=[])
     if request.method == "POST":
-        missing = needed_scopes(await request.read()) - principal.scopes
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return body_too_large(request.client_max_size)
+        missing = needed_scopes(body) - principal.scopes
         if missing:
             scope = " ".join(sorted(missing))
             description = f"this call needs the {scope} scope; authorize again asking for it"
