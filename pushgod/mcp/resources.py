@@ -4,7 +4,8 @@
     pushgo://channels/{channel_id}              one of them: counts and recent activity
     pushgo://things/{channel_id}/{thing_id}     a Thing's current state
 
-All need OAuth (PushGo: `mcp:channels:manage`); legacy mode has no grant to list.
+All need OAuth and `mcp:channels:manage` (as in PushGo); the channel and thing resources show
+a channel's content, so they also need `mcp:tools`. Legacy mode has no grant to list.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from typing import Any, Final
 from mcp_types import ReadResourceResult, Resource, ResourceTemplate, TextResourceContents
 
 from pushgod.mcp.caller import Caller
+from pushgod.mcp.tools import CHANNELS_URI
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.ids import ENTITY_ID, parse_channel_id
 from pushgod.service.services import Services
 
 JSON: Final = "application/json"
-CHANNELS: Final = "pushgo://channels"
 RECENT: Final = 5
 """Recent messages, ongoing events and changed things a channel resource shows."""
 
@@ -52,7 +53,7 @@ def listing(services: Services, caller: Caller) -> list[Resource]:
         Resource(
             name="channels",
             title="Bound channels",
-            uri=CHANNELS,
+            uri=CHANNELS_URI,
             description="The channels bound to you.",
             mime_type=JSON,
         ),
@@ -70,7 +71,7 @@ def listing(services: Services, caller: Caller) -> list[Resource]:
 
 async def read(services: Services, caller: Caller, uri: str) -> ReadResourceResult:
     principal = caller.principal()
-    if uri == CHANNELS:
+    if uri == CHANNELS_URI:
         return _json(uri, {"channels": services.bindings.channels(principal)})
     credentials = caller.credentials(None)
     if match := _CHANNEL_URI.fullmatch(uri):

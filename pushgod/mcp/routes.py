@@ -24,7 +24,7 @@ from aiohttp import hdrs, web
 from pushgod.http.keys import SERVICES, SETTINGS
 from pushgod.http.requests import bearer_token
 from pushgod.mcp.guard import Guard, body_too_large
-from pushgod.mcp.tools import BY_NAME
+from pushgod.mcp.tools import BY_NAME, CHANNELS_URI
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.oauth import SUPPORTED_SCOPES, OAuthScope
 from pushgod.oauth.requests import CORS_HEADERS, issuer, resource
@@ -135,10 +135,13 @@ def needed_scopes(body: bytes) -> set[str]:
         method = message.get("method")
         if not isinstance(method, str):
             continue
+        params = message.get("params")
         if method in RESOURCE_METHODS:
             needed.add(OAuthScope.CHANNELS_MANAGE)
+            uri = params.get("uri") if isinstance(params, dict) else None
+            if method == "resources/read" and uri != CHANNELS_URI:
+                needed.add(OAuthScope.TOOLS)
         elif method == "tools/call":
-            params = message.get("params")
             name = params.get("name") if isinstance(params, dict) else None
             tool = BY_NAME.get(name) if isinstance(name, str) else None
             if tool is not None:

@@ -77,13 +77,14 @@ class PushgodServer(Server[dict[str, Any]]):
 
 def build(services: Services, *, underscored_names: bool) -> Server[dict[str, Any]]:
     """The MCP server over `services`; `underscored_names` lists `pushgo_message_send`."""
+    schemas = {tool.name: tool.input_schema() for tool in TOOLS}
     listing = ListToolsResult(
         tools=[
             Tool(
                 name=tool.underscored if underscored_names else tool.name,
                 title=tool.title,
                 description=tool.description,
-                input_schema=tool.input_schema(),
+                input_schema=schemas[tool.name],
                 annotations=ToolAnnotations(
                     title=tool.title,
                     read_only_hint=tool.read_only,
@@ -96,7 +97,7 @@ def build(services: Services, *, underscored_names: bool) -> Server[dict[str, An
         ]
     )
 
-    input_schemas = {name: tool.input_schema() for name, tool in BY_NAME.items()}
+    input_schemas = {name: schemas[tool.name] for name, tool in BY_NAME.items()}
 
     async def list_tools(
         ctx: ServerRequestContext[dict[str, Any]], params: PaginatedRequestParams | None

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Final
 from pushgod.model import fields as f
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.events import EVENT_SCHEMAS, EventAction, parse_event
-from pushgod.model.ids import check_entity_id, parse_channel_id
-from pushgod.model.messages import MESSAGE_SCHEMA, parse_message
+from pushgod.model.ids import check_entity_id
+from pushgod.model.messages import MESSAGE_SCHEMA, parse_credentials, parse_message
 from pushgod.model.oauth import OAuthScope
 from pushgod.model.things import THING_SCHEMAS, ThingAction, parse_thing
 from pushgod.service.auth import Credentials
@@ -75,15 +75,24 @@ class Tool:
 # -- results -----------------------------------------------------------------------------
 
 
-async def _pushgo_result(
+def _card(services: Services, channel_id: str) -> dict[str, Any]:
+    """How the answer names the channel. Read after the commit: a channel deleted meanwhile
+    must not turn a stored write into a reported failure (a retry would store it twice)."""
+    try:
+        name: str | None = services.auth.channel(channel_id).name
+    except PushgodError:
+        name = None
+    return channel_card(channel_id, name)
+
+
+def _pushgo_result(
     services: Services, caller: Caller, channel_id: str, data: dict[str, Any]
 ) -> dict[str, Any]:
-    channel = services.auth.channel(channel_id)
     return {
         "status": 200,
         "payload": {"success": True, "data": data},
         "auth_mode": caller.mode.value,
-        **channel_card(channel.id, channel.name),
+        **_card(services, channel_id),
     }
 
 
@@ -98,14 +107,14 @@ def _with_defaults(args: dict[str, Any], name: str) -> dict[str, Any]:
 async def send_message(services: Services, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     auth, intent = parse_message(args, now_ms())
     data = await services.messages.send(caller.credentials(auth.password), intent)
-    return await _pushgo_result(services, caller, auth.channel_id, data)
+    return _pushgo_result(services, caller, auth.channel_id, data)
 
 
 def _event_tool(action: EventAction) -> Run:
     async def run(services: Services, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         auth, intent = parse_event(action, _with_defaults(args, "event_time"))
         data = await services.events.apply(caller.credentials(auth.password), intent)
-        return await _pushgo_result(services, caller, auth.channel_id, data)
+        return _pushgo_result(services, caller, auth.channel_id, data)
 
     return run
 
@@ -114,7 +123,7 @@ def _thing_tool(action: ThingAction) -> Run:
     async def run(services: Services, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         auth, intent = parse_thing(action, _with_defaults(args, "observed_at"))
         data = await services.things.apply(caller.credentials(auth.password), intent)
-        return await _pushgo_result(services, caller, auth.channel_id, data)
+        return _pushgo_result(services, caller, auth.channel_id, data)
 
     return run
 
@@ -126,15 +135,20 @@ LIMIT: Final = f.WireField(
 )
 THING_ID: Final = f.WireField(f.Kind.STRING, "The thing's id.")
 EVENT_ID: Final = f.WireField(f.Kind.STRING, "The event's id.")
+CHANNELS_URI: Final = "pushgo://channels"
+"""The resource listing the bound channels: the one resource that shows no channel's content,
+so the only one `mcp:channels:manage` alone may read (the others also need `mcp:tools`)."""
+MAX_SEQ: Final = 2**63 - 1
+"""SQLite's largest integer: a larger seq would overflow the query."""
 THING_STATES: Final = ("active", "archived", "deleted", "all")
 EVENT_STATES: Final = ("ongoing", "closed", "all")
 
 
-def _channel(args: dict[str, Any]) -> str:
-    text = f.optional_text(args.get("channel_id"))
-    if text is None:
-        raise PushgodError(ErrorCode.CHANNEL_ID_REQUIRED, "channel_id is required")
-    return parse_channel_id(text)
+def _integer(args: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value: int = args.get(name, default)
+    if not low <= value <= high:
+        raise PushgodError(ErrorCode.INVALID_FIELD, f"{name} must be {low}-{high}")
+    return value
 
 
 def _entity(args: dict[str, Any], name: str, required: ErrorCode, invalid: ErrorCode) -> str:
@@ -145,17 +159,13 @@ def _entity(args: dict[str, Any], name: str, required: ErrorCode, invalid: Error
 
 
 def _limit(args: dict[str, Any]) -> int:
-    limit: int = args.get("limit", f.DEFAULT_PAGE)
-    if not 1 <= limit <= f.MAX_PAGE:
-        raise PushgodError(ErrorCode.INVALID_FIELD, f"limit must be 1-{f.MAX_PAGE}")
-    return limit
+    return _integer(args, "limit", f.DEFAULT_PAGE, 1, f.MAX_PAGE)
 
 
-async def _read_result(
+def _read_result(
     services: Services, caller: Caller, channel_id: str, data: dict[str, Any]
 ) -> dict[str, Any]:
-    channel = services.auth.channel(channel_id)
-    return {**channel_card(channel.id, channel.name), "auth_mode": caller.mode.value, **data}
+    return {**_card(services, channel_id), "auth_mode": caller.mode.value, **data}
 
 
 ReadOne = Callable[[Services], Callable[[Credentials, str, str], Awaitable[dict[str, Any]]]]
@@ -166,11 +176,11 @@ def _getter(read: ReadOne, name: str, required: ErrorCode, invalid: ErrorCode) -
     """A read tool of one event or thing, named by the `name` argument."""
 
     async def run(services: Services, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-        channel_id = _channel(args)
+        auth, _ = parse_credentials(args)
         entity_id = _entity(args, name, required, invalid)
-        credentials = caller.credentials(args.get("password"))
-        data = await read(services)(credentials, channel_id, entity_id)
-        return await _read_result(services, caller, channel_id, data)
+        credentials = caller.credentials(auth.password)
+        data = await read(services)(credentials, auth.channel_id, entity_id)
+        return _read_result(services, caller, auth.channel_id, data)
 
     return run
 
@@ -179,26 +189,23 @@ def _lister(read: ReadMany, default_state: str) -> Run:
     """A read tool listing a channel's events or things in one state."""
 
     async def run(services: Services, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-        channel_id = _channel(args)
-        credentials = caller.credentials(args.get("password"))
+        auth, _ = parse_credentials(args)
+        credentials = caller.credentials(auth.password)
         state = args.get("state", default_state)
-        data = await read(services)(credentials, channel_id, state, _limit(args))
-        return await _read_result(services, caller, channel_id, data)
+        data = await read(services)(credentials, auth.channel_id, state, _limit(args))
+        return _read_result(services, caller, auth.channel_id, data)
 
     return run
 
 
 async def list_messages(services: Services, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-    channel_id = _channel(args)
-    credentials = caller.credentials(args.get("password"))
+    auth, _ = parse_credentials(args)
+    credentials = caller.credentials(auth.password)
+    before_seq = _integer(args, "before_seq", MAX_SEQ, 1, MAX_SEQ) if "before_seq" in args else None
     data = await services.messages.recent(
-        credentials,
-        channel_id,
-        limit=_limit(args),
-        before_seq=args.get("before_seq"),
-        since_ms=None,
+        credentials, auth.channel_id, limit=_limit(args), before_seq=before_seq, since_ms=None
     )
-    return await _read_result(services, caller, channel_id, data)
+    return _read_result(services, caller, auth.channel_id, data)
 
 
 # -- channel tools -----------------------------------------------------------------------
@@ -226,8 +233,9 @@ async def list_channels(services: Services, caller: Caller, args: dict[str, Any]
 
 
 async def unbind(services: Services, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
-    principal = caller.principal()  # a password is accepted and ignored, as in PushGo
-    return await services.bindings.unbind(principal, _channel(args))
+    principal = caller.principal()
+    auth, _ = parse_credentials(args)  # a password is accepted and ignored, as in PushGo
+    return await services.bindings.unbind(principal, auth.channel_id)
 
 
 # -- the table ---------------------------------------------------------------------------

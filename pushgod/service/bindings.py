@@ -144,7 +144,7 @@ class Bindings:
             changed = await self._ctx.store.write(
                 lambda tx: session_rows.mark_reported(tx, row.hash)
             )
-        channel = channel_rows.get(self._ctx.store.tables, row.channel_id or "")
+        channel = row.channel_id and channel_rows.get(self._ctx.store.tables, row.channel_id)
         return {
             "status": status,
             "action": row.action,

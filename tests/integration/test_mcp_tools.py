@@ -258,6 +258,11 @@ async def test_tool_errors_carry_the_http_error_codes(
             await failed(session, "pushgo.event.list", channel_id=channel_id, state="open")
             == "invalid_query"
         )
+        for huge in (2**63, 10**30):  # beyond SQLite's integers: was a 500
+            code = await failed(
+                session, "pushgo.message.list", channel_id=channel_id, before_seq=huge
+            )
+            assert code == "invalid_field"
         with pytest.raises(MCPError) as unknown:
             await session.call_tool("pushgo.message.shout", {})
         assert "Unknown tool" in unknown.value.message
@@ -281,6 +286,19 @@ async def test_scopes_are_checked_per_call(
         "Authorization": f"Bearer {tokens['access_token']}",
         "Accept": "application/json, text/event-stream",
     }
+    manager = await flow.tokens_with(owned, scope="mcp:channels:manage")
+    manager_headers = {**headers, "Authorization": f"Bearer {manager['access_token']}"}
+    async with mcp_session(http, manager["access_token"]) as session:
+        listing = await session.read_resource("pushgo://channels")
+        assert owned[0] in listing.contents[0].text  # type: ignore[union-attr]
+    read = {"jsonrpc": "2.0", "id": 2, "method": "resources/read"}
+    # A channel's content needs mcp:tools too: asked for over HTTP, as a challenge.
+    for uri in (f"pushgo://channels/{owned[0]}", f"pushgo://things/{owned[0]}/t1"):
+        response = await http.post(
+            "/mcp", json={**read, "params": {"uri": uri}}, headers=manager_headers
+        )
+        assert response.status == 403
+        assert 'scope="mcp:tools"' in response.headers["WWW-Authenticate"]
     for body in (call, {**call, "method": "resources/list", "params": {}}):
         response = await http.post("/mcp", json=body, headers=headers)
         assert response.status == 403
@@ -415,7 +433,10 @@ async def test_legacy_mode_needs_the_password(
             )
             == "password_mismatch"
         )
-        listed = await ok(session, "pushgo.message.list", channel_id=channel_id, password=password)
+        # Read tools take the password as send tools do: trimmed.
+        listed = await ok(
+            session, "pushgo.message.list", channel_id=channel_id, password=f" {password} "
+        )
         assert [item["title"] for item in listed["messages"]] == ["hi"]
         assert await failed(session, "pushgo.channel.list") == "auth_mode_not_supported"
         with pytest.raises(MCPError):
