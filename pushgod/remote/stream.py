@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ READ_TIMEOUT_S = 90.0
 MAX_LINE_BYTES = 8 * 1024 * 1024
 
 
-class Follower:
+class Follower(ABC):
     """Follows one channel's NDJSON stream and hands each new item to `deliver`, in order.
 
     It starts after `since` (default: the newest item now), reconnects with backoff when
@@ -53,9 +54,9 @@ class Follower:
         self.problem: str | None = None
         """Why the last connection ended or failed; None once connected again."""
 
+    @abstractmethod
     async def deliver(self, item: dict[str, Any]) -> None:
         """Handle one new item (it has an int `seq`); its seq counts as done once this returns."""
-        raise NotImplementedError
 
     @property
     def url(self) -> str:
