@@ -354,7 +354,12 @@ class Lines:
         return self
 
     async def __anext__(self) -> str:
-        line = await self.reader.readline()
+        try:
+            line = await self.reader.readline()
+        except ValueError:  # the line is over the reader's limit
+            raise Stop(
+                f"the MCP client sent a message over {MAX_LINE_BYTES // 2**20} MiB"
+            ) from None
         if not line:
             raise StopAsyncIteration
         return line.decode("utf-8", errors="replace")

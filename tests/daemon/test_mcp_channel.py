@@ -396,6 +396,23 @@ async def test_a_refused_token_ends_the_bridge_though_stdin_stays_open(daemon: D
     process.stdin.close()
 
 
+async def test_an_oversized_client_message_ends_the_bridge_with_a_message(
+    daemon: Daemon,
+) -> None:
+    channel_id, _ = daemon.create_channel("home")
+    subscriber = token(daemon, channel_id, "subscribe")
+    process = await bridge_process(daemon, "--token", subscriber, "--allow-channel", channel_id)
+    assert process.stdin is not None and process.stderr is not None
+    process.stdin.write(b"x" * (9 * 2**20) + b"\n")  # over the 8 MiB line limit
+    with contextlib.suppress(ConnectionError):  # it stops reading at the limit
+        await process.stdin.drain()
+    err = (await asyncio.wait_for(process.stderr.read(), GUARD_S)).decode()
+    assert await asyncio.wait_for(process.wait(), GUARD_S) == 1
+    assert "the MCP client sent a message over 8 MiB" in err
+    assert "Traceback" not in err
+    process.stdin.close()
+
+
 @pytest.mark.parametrize("how", ["stdin closed", "SIGTERM"])
 async def test_it_exits_0_when_stdin_closes_or_on_sigterm(daemon: Daemon, how: str) -> None:
     channel_id, _ = daemon.create_channel("home")
