@@ -12,7 +12,7 @@ from pushgod.http.keys import SERVICES
 from pushgod.http.requests import json_body, sender_credentials
 from pushgod.http.routing import Param, Route
 from pushgod.model.errors import ErrorCode, PushgodError
-from pushgod.model.events import EVENT_SCHEMAS, EventAction, parse_event
+from pushgod.model.events import EVENT_REQUIRED, EVENT_SCHEMAS, EventAction, parse_event
 from pushgod.model.fields import Kind, strict_json
 from pushgod.model.messages import MESSAGE_SCHEMA, parse_message
 from pushgod.model.things import THING_SCHEMAS, ThingAction, parse_thing
@@ -88,11 +88,6 @@ _MESSAGE_QUERY = tuple(
     for name, field in MESSAGE_SCHEMA.items()
 )
 
-_EVENT_REQUIRED = {
-    EventAction.CREATE: ("channel_id", "title", "status", "message", "severity", "event_time"),
-    EventAction.UPDATE: ("channel_id", "event_id", "status", "message", "severity", "event_time"),
-    EventAction.CLOSE: ("channel_id", "event_id", "status", "message", "severity", "event_time"),
-}
 _EVENT_SUMMARY = {
     EventAction.CREATE: "Open an event (state ONGOING)",
     EventAction.UPDATE: "Update an ongoing event; attrs merge, null deletes",
@@ -138,7 +133,7 @@ ROUTES = [
             "send",
             SENDER_AUTH,
             EVENT_SCHEMAS[action],
-            _EVENT_REQUIRED[action],
+            EVENT_REQUIRED[action],
         )
         for action in EventAction
     ),

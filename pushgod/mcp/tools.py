@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pushgod.model import fields as f
 from pushgod.model.errors import ErrorCode, PushgodError
-from pushgod.model.events import EVENT_SCHEMAS, EventAction, parse_event
+from pushgod.model.events import EVENT_REQUIRED, EVENT_SCHEMAS, EventAction, parse_event
 from pushgod.model.ids import check_entity_id
 from pushgod.model.messages import MESSAGE_SCHEMA, parse_credentials, parse_message
 from pushgod.model.oauth import OAuthScope
@@ -280,10 +280,9 @@ _THING_WORDS = {
         "Delete a Thing for good: it can no longer change. Prefer archiving.",
     ),
 }
-_EVENT_REQUIRED = {
-    EventAction.CREATE: ("channel_id", "title", "status", "message", "severity"),
-    EventAction.UPDATE: ("channel_id", "event_id", "status", "message", "severity"),
-    EventAction.CLOSE: ("channel_id", "event_id", "status", "message", "severity"),
+_EVENT_REQUIRED = {  # event_time defaults to now here
+    action: tuple(name for name in EVENT_REQUIRED[action] if name != "event_time")
+    for action in EventAction
 }
 
 TOOLS: Final[tuple[Tool, ...]] = (

@@ -87,6 +87,14 @@ class EventIntent:
         return result
 
 
+EVENT_REQUIRED: dict[EventAction, tuple[str, ...]] = {
+    EventAction.CREATE: ("channel_id", "title", "status", "message", "severity", "event_time"),
+    EventAction.UPDATE: ("channel_id", "event_id", "status", "message", "severity", "event_time"),
+    EventAction.CLOSE: ("channel_id", "event_id", "status", "message", "severity", "event_time"),
+}
+"""The fields each event request must carry (a sealed title or message stands for its field)."""
+
+
 def parse_event(action: EventAction, body: object) -> tuple[ChannelAuth, EventIntent]:
     data = f.check_shape(body, EVENT_SCHEMAS[action])
     auth, op_id = parse_credentials(data)
