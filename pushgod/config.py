@@ -1,4 +1,4 @@
-"""The one Settings object: built-in defaults, then the TOML file, then the environment.
+"""The one Settings object: built-in defaults, then the TOML files, then the environment.
 
 Every key is declared once below with its default, help text and parse rule; that table
 drives loading, validation, `pushgod config example`, contrib/pushgod.toml and
@@ -25,6 +25,9 @@ from pushgod.model.times import format_duration, parse_duration_ms
 SYSTEM_CONFIG = Path("/etc/pushgod/pushgod.toml")
 ENV_PREFIX = "PUSHGOD_"
 CONFIG_ENV = "PUSHGOD_CONFIG"
+DROP_IN_DIR = "conf.d"
+"""Beside the config file: *.toml files read after it in name order. The .deb keeps its
+generated secrets there, so the packaged pushgod.toml stays an unmodified conffile."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,29 +426,32 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[tuple[str, str], object] | None = None,
 ) -> Settings:
-    """Defaults < TOML file < PushGo's PUSHGO_* names < PUSHGOD_* names < `overrides` (CLI).
+    """Defaults < TOML file < its conf.d/*.toml < PUSHGO_* names < PUSHGOD_* names < CLI.
 
     Raises PushgodError(invalid_config) naming the key, where its value came from and
     what is wrong; secrets are never repeated in the message.
     """
     environ = os.environ if environ is None else environ
     path = config_path(explicit_path, environ)
-    document = _read_toml(path) if path else {}
+    documents = [(str(file), _read_toml(file)) for file in _config_files(path)]
     known_env = {CONFIG_ENV}
     values: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
 
-    for section in document:
-        if section not in SECTIONS or not isinstance(document[section], dict):
-            raise config_error(section, str(path), "unknown section")
-        for name in document[section]:
-            if name not in {f.name for f in dataclasses.fields(SECTIONS[section])}:
-                raise config_error(f"{section}.{name}", str(path), "unknown key")
+    for origin, document in documents:
+        for section in document:
+            if section not in SECTIONS or not isinstance(document[section], dict):
+                raise config_error(section, origin, "unknown section")
+            for name in document[section]:
+                if name not in {f.name for f in dataclasses.fields(SECTIONS[section])}:
+                    raise config_error(f"{section}.{name}", origin, "unknown key")
 
     for section, item, key in keys():
         label = f"{section}.{item.name}"
-        candidates: list[tuple[str, object]] = []
-        if item.name in document.get(section, {}):
-            candidates.append((str(path), document[section][item.name]))
+        candidates: list[tuple[str, object]] = [
+            (origin, document[section][item.name])
+            for origin, document in documents
+            if item.name in document.get(section, {})
+        ]
         for alias in key.aliases:
             known_env.add(alias)
             if alias in environ:
@@ -468,7 +474,19 @@ def load_settings(
             raise config_error(name, "the environment", "unknown setting")
 
     sections = {section: SECTIONS[section](**values[section]) for section in SECTIONS}
-    return Settings(**sections, source=str(path) if path else "built-in defaults")
+    source = ", ".join(origin for origin, _ in documents) or "built-in defaults"
+    return Settings(**sections, source=source)
+
+
+def _config_files(path: Path | None) -> list[Path]:
+    """The config file, then its drop-ins; a missing conf.d is no error, an unreadable one is."""
+    if path is None:
+        return []
+    drop_ins = path.parent / DROP_IN_DIR
+    try:
+        return [path, *sorted(drop_ins.glob("*.toml"))] if drop_ins.is_dir() else [path]
+    except OSError as error:
+        raise config_error("config file", str(drop_ins), error.strerror or str(error)) from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -499,6 +517,7 @@ def example_toml() -> str:
         "# Any key can also be set in the environment as PUSHGOD_<SECTION>_<KEY>,",
         "# e.g. PUSHGOD_SERVER_PORT=8750, which wins over this file.",
         "# Durations are written like 30s, 10m, 12h, 30d or 2w.",
+        f"# Files in {DROP_IN_DIR}/ beside this one (*.toml, in name order) are read after it.",
     ]
     for section, cls in SECTIONS.items():
         lines += ["", f"[{section}]", ""]
@@ -519,15 +538,17 @@ def markdown_reference() -> str:
     lines = [
         "# Configuration",
         "",
-        "pushgod reads one TOML file: the one given with `pushgod --config FILE`, else the one",
-        "named by `PUSHGOD_CONFIG`, else `/etc/pushgod/pushgod.toml` when it exists, else it uses",
-        "the built-in defaults. Every key can be overridden in the environment by",
-        "`PUSHGOD_<SECTION>_<KEY>`; PushGo's own variable names are honoured where they mean",
-        "the same thing. Precedence, lowest first: defaults, the file, PushGo's names,",
-        "`PUSHGOD_*` names, command-line flags. An invalid value stops start-up with one line",
-        "naming the key and what is wrong. `pushgod config example` prints a commented file",
-        "(the same as `contrib/pushgod.toml`); `pushgod config check` validates the effective",
-        "settings.",
+        "pushgod reads one TOML file: the one given with `pushgod --config FILE`, else the",
+        "one named by `PUSHGOD_CONFIG`, else `/etc/pushgod/pushgod.toml` when it exists, else",
+        "it uses the built-in defaults. The `*.toml` files in a `conf.d/` directory beside that",
+        "file are read after it, in name order (the .deb keeps its generated secrets in",
+        "`/etc/pushgod/conf.d/secrets.toml`). Every key can be overridden in the environment",
+        "by `PUSHGOD_<SECTION>_<KEY>`; PushGo's own variable names are honoured where they",
+        "mean the same thing. Precedence, lowest first: defaults, the file, its drop-ins,",
+        "PushGo's names, `PUSHGOD_*` names, command-line flags. An invalid value stops",
+        "start-up with one line naming the key and what is wrong. `pushgod config example`",
+        "prints a commented file (the same as `contrib/pushgod.toml`); `pushgod config check`",
+        "validates the effective settings.",
         "",
         "Durations are written like `30s`, `10m`, `12h`, `30d` or `2w`;",
         "a bare integer is seconds.",

@@ -253,6 +253,36 @@ def test_the_file_comes_from_the_argument_then_pushgod_config_then_etc(
     assert load_settings(environ={}).source == "built-in defaults"
 
 
+def test_drop_ins_beside_the_file_are_read_after_it_in_name_order(tmp_path: Path) -> None:
+    path = write(tmp_path, '[server]\nport = 1001\nhost = "0.0.0.0"\n')
+    drop_ins = tmp_path / "conf.d"
+    drop_ins.mkdir()
+    (drop_ins / "20-port.toml").write_text("[server]\nport = 1003\n")
+    (drop_ins / "10-port.toml").write_text("[server]\nport = 1002\n")
+    (drop_ins / "secrets.toml").write_text(f'[mqtt]\npassword = "{SECRET}"\n')
+    (drop_ins / "notes.txt").write_text("not TOML, not read")
+    settings = load_settings(path, environ={"PUSHGOD_SERVER_HOST": "::"})
+    assert (settings.server.host, settings.server.port) == ("::", 1003)
+    assert settings.mqtt.password == SECRET
+    assert settings.source == ", ".join(
+        [path, *(str(drop_ins / name) for name in ("10-port.toml", "20-port.toml", "secrets.toml"))]
+    )
+
+
+def test_a_bad_drop_in_is_named_in_the_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nport = 1001\n")
+    (tmp_path / "conf.d").mkdir()
+    bad = tmp_path / "conf.d" / "secrets.toml"
+    bad.write_text(f'[mqtt]\npasword = "{SECRET}"\n')
+    with invalid("mqtt.pasword", str(bad)) as caught:
+        load_settings(path, environ={})
+    assert SECRET not in caught.value.message
+    bad.write_text(f'[mqtt]\npassword = ["{SECRET}"]\n')
+    with invalid("mqtt.password", str(bad)) as caught:
+        load_settings(path, environ={})
+    assert SECRET not in caught.value.message
+
+
 # -- invalid values ----------------------------------------------------------------------------
 
 ENV_ERRORS = [
