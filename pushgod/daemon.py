@@ -16,7 +16,7 @@ from aiohttp import web
 from pushgod.config import Settings
 from pushgod.http.app import create_app
 from pushgod.service.services import Services
-from pushgod.systemd import notify
+from pushgod.systemd import listen_socket, notify, watchdog_interval
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,12 @@ async def serve(settings: Settings, *, demo: bool = False) -> int:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, settings.server.host, settings.server.port)
             try:
+                site = _site(runner, settings)
                 await site.start()
             except OSError as error:  # in use, no such address, a port below 1024
                 reason = os.strerror(error.errno) if error.errno else str(error)
-                log.error("cannot listen on %s: %s", site.name, reason)
+                log.error("cannot listen on %s: %s", _wanted(settings), reason)
                 return 1
             address = _bound_address(site)
             log.info("listening on %s (data in %s)", address, services.store.path)
@@ -57,6 +57,7 @@ async def serve(settings: Settings, *, demo: bool = False) -> int:
                 _warn_about_the_issuer(settings)
             notify(f"READY=1\nSTATUS=listening on {address}")
             async with (
+                _watchdog(),
                 _periodic(
                     "pushgod.cleanup",
                     settings.retention.cleanup_interval / 1000,
@@ -96,12 +97,54 @@ def _warn_about_the_issuer(settings: Settings) -> None:
         )
 
 
-def _bound_address(site: web.TCPSite) -> str:
+def _site(runner: web.AppRunner, settings: Settings) -> web.BaseSite:
+    """The socket systemd passed (pushgod.socket), else server.host and server.port."""
+    sock = listen_socket()
+    if sock is not None:
+        log.info("serving the socket systemd passed; server.host and server.port are unused")
+        return web.SockSite(runner, sock)
+    return web.TCPSite(runner, settings.server.host, settings.server.port)
+
+
+def _wanted(settings: Settings) -> str:
+    host = settings.server.host
+    return (
+        f"http://[{host}]:{settings.server.port}"
+        if ":" in host
+        else f"http://{host}:{settings.server.port}"
+    )
+
+
+def _bound_address(site: web.BaseSite) -> str:
     server = site._server  # aiohttp keeps the listening server here; needed for port 0
     if isinstance(server, asyncio.base_events.Server) and server.sockets:
         host, port = server.sockets[0].getsockname()[:2]
-        return f"http://{host}:{port}"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     return site.name
+
+
+@contextlib.asynccontextmanager
+async def _watchdog() -> AsyncIterator[None]:
+    """WATCHDOG=1 from the event loop itself: a loop that hangs stops the pings, and
+    systemd kills and restarts the daemon (WatchdogSec= in pushgod.service)."""
+    interval = watchdog_interval()
+    if interval is None:
+        yield
+        return
+
+    async def ping() -> None:
+        while True:
+            notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    log.debug("pinging the systemd watchdog every %.1f s", interval)
+    task = asyncio.create_task(ping(), name="pushgod.watchdog")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @contextlib.asynccontextmanager

@@ -10,3 +10,5 @@ from pushgod.service.services import Services
 SERVICES = web.AppKey("services", Services)
 SETTINGS = web.AppKey("settings", Settings)
 REQUEST_ID = web.RequestKey("request_id", str)
+CHANNEL_ID = web.RequestKey("channel_id", str)
+"""The channel a request named, once parsed: logged with the request's failure."""

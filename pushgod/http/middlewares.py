@@ -1,4 +1,9 @@
-"""The outermost middleware: request ids, and every error rendered as the envelope."""
+"""The outermost middleware: request ids, and every error rendered as the envelope.
+
+Each failure is logged once with journald fields (REQUEST_ID, CHANNEL_ID, ERROR_CODE), so
+`journalctl -u pushgod ERROR_CODE=channel_password_invalid` finds them; successes are not
+logged (no access log: a Pi's SD card should not be written per request).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import logging
 from aiohttp import web
 
 from pushgod.http.envelope import failure
-from pushgod.http.keys import REQUEST_ID
+from pushgod.http.keys import CHANNEL_ID, REQUEST_ID
 from pushgod.http.routing import Handler
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.ids import new_hex_id
@@ -28,12 +33,12 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except PushgodError as error:
-        return failure(error)
+        return _failure(request, error)
     except web.HTTPException as error:
         known = _FRAMEWORK_ERRORS.get(error.status)
         if known is None:
             known = PushgodError(ErrorCode.INVALID_QUERY, error.reason)
-        return failure(known)
+        return _failure(request, known)
     except ConnectionResetError:  # the client left mid-request: nothing to answer, no bug
         log.debug("client went away during %s %s", request.method, request.path)
         raise
@@ -43,6 +48,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             request.method,
             request.path,
             request[REQUEST_ID],
+            extra=_fields(request, ErrorCode.INTERNAL_ERROR),
         )
         return failure(
             PushgodError(
@@ -50,6 +56,29 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
                 f"internal error; quote request id {request[REQUEST_ID]} when reporting it",
             )
         )
+
+
+def _failure(request: web.Request, error: PushgodError) -> web.Response:
+    # The message may quote the client's input; the code, path and ids are ours.
+    log.info(
+        "%s %s answered %d %s (request id %s)",
+        request.method,
+        request.path,
+        error.status,
+        error.code.value,
+        request[REQUEST_ID],
+        extra=_fields(request, error.code),
+    )
+    return failure(error)
+
+
+def _fields(request: web.Request, code: ErrorCode) -> dict[str, str]:
+    """Upper-case names: journald keeps only those as fields (systemd.journal sends extras)."""
+    fields = {"REQUEST_ID": request[REQUEST_ID], "ERROR_CODE": code.value}
+    channel_id = request.get(CHANNEL_ID)
+    if channel_id is not None:
+        fields["CHANNEL_ID"] = channel_id
+    return fields
 
 
 async def stamp_response(request: web.Request, response: web.StreamResponse) -> None:

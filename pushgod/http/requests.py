@@ -7,9 +7,11 @@ import binascii
 
 from aiohttp import web
 
+from pushgod.http.keys import CHANNEL_ID
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.fields import strict_json
 from pushgod.model.ids import parse_channel_id
+from pushgod.model.messages import ChannelAuth
 from pushgod.model.times import parse_duration_ms, parse_timestamp
 from pushgod.service.auth import Credentials
 
@@ -43,10 +45,11 @@ def bearer_token(request: web.Request) -> str | None:
     return authorization[1] if authorization and authorization[0] == "bearer" else None
 
 
-def sender_credentials(request: web.Request, password: str | None) -> Credentials:
+def sender_credentials(request: web.Request, auth: ChannelAuth) -> Credentials:
     """A send route: the body's password and an optional bearer token."""
+    request[CHANNEL_ID] = auth.channel_id
     return Credentials(
-        address=request.remote or "", bearer=bearer_token(request), password=password
+        address=request.remote or "", bearer=bearer_token(request), password=auth.password
     )
 
 
@@ -75,7 +78,9 @@ def reader_credentials(request: web.Request) -> Credentials:
 
 
 def path_channel_id(request: web.Request) -> str:
-    return parse_channel_id(request.match_info["channel_id"])
+    channel_id = parse_channel_id(request.match_info["channel_id"])
+    request[CHANNEL_ID] = channel_id
+    return channel_id
 
 
 def _is_digits(text: str) -> bool:

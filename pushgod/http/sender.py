@@ -32,7 +32,7 @@ async def get_message(request: web.Request) -> web.Response:
 
 async def _send_message(request: web.Request, body: object) -> web.Response:
     auth, intent = parse_message(body, now_ms())
-    credentials = sender_credentials(request, auth.password)
+    credentials = sender_credentials(request, auth)
     return ok(await request.app[SERVICES].messages.send(credentials, intent))
 
 
@@ -63,13 +63,13 @@ def _query_message(request: web.Request) -> dict[str, Any]:
 
 async def event_route(action: EventAction, request: web.Request) -> web.Response:
     auth, intent = parse_event(action, await json_body(request))
-    credentials = sender_credentials(request, auth.password)
+    credentials = sender_credentials(request, auth)
     return ok(await request.app[SERVICES].events.apply(credentials, intent))
 
 
 async def thing_route(action: ThingAction, request: web.Request) -> web.Response:
     auth, intent = parse_thing(action, await json_body(request))
-    credentials = sender_credentials(request, auth.password)
+    credentials = sender_credentials(request, auth)
     return ok(await request.app[SERVICES].things.apply(credentials, intent))
 
 

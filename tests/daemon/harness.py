@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -118,11 +118,17 @@ class Daemon:
         return self.stdout()
 
     def spawn(
-        self, *args: str, port: int | None = None, environ: Mapping[str, str] | None = None
+        self,
+        *args: str,
+        port: int | None = None,
+        environ: Mapping[str, str] | None = None,
+        wrapper: Sequence[str] = (),
+        pass_fds: Sequence[int] = (),
     ) -> None:
         """Run `pushgod serve ARGS` on `port` (default: a free one) without waiting for it.
 
-        `environ` adds to (or overrides) the daemon's environment for this run.
+        `environ` adds to (or overrides) the daemon's environment for this run; `wrapper`
+        is a command that execs the daemon's argv (appended to it), keeping its pid.
         """
         if self.running:
             raise RuntimeError("the daemon is already running")
@@ -138,8 +144,9 @@ class Daemon:
         }
         with stdout.open("wb") as out, stderr.open("wb") as err:
             process = subprocess.Popen(
-                [sys.executable, "-m", "pushgod", "serve", *args],
+                [*wrapper, sys.executable, "-m", "pushgod", "serve", *args],
                 env=run_environ,
+                pass_fds=pass_fds,
                 cwd=self.workdir,
                 stdin=subprocess.DEVNULL,
                 stdout=out,

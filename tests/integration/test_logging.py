@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from pushgod.cli.main import configure_logging
 from pushgod.model.tokens import Scope, token_hash
@@ -44,3 +46,29 @@ async def test_debug_logging_shows_no_password_or_token_hash(
     assert "$argon2id" not in caplog.text
     assert token_hash(token) not in caplog.text and token not in caplog.text
     assert "a-secret-password" not in caplog.text
+
+
+async def test_a_failed_request_is_logged_once_with_journal_fields(
+    client: TestClient[Any, Any], channel: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """`journalctl -u pushgod ERROR_CODE=…` finds failures: the record carries the fields
+    (upper-case, as journald keeps them) and never the password that was tried."""
+    wrong = "not-the-password-" + channel[1]
+    with caplog.at_level(logging.INFO, logger="pushgod.http.middlewares"):
+        reply = await client.post(
+            "/message", json={"channel_id": channel[0], "password": wrong, "title": "t"}
+        )
+        assert reply.status == 403  # a wrong password
+        await client.get("/api/v1/channels/00000000000000000000000000/things")
+        await client.get("/nowhere")
+    records = [r for r in caplog.records if r.name == "pushgod.http.middlewares"]
+    assert [(r.levelname, r.ERROR_CODE) for r in records] == [
+        ("INFO", (await reply.json())["error_code"]),
+        ("INFO", "channel_not_found"),
+        ("INFO", "route_not_found"),
+    ]
+    assert reply.headers["x-request-id"] == records[0].REQUEST_ID
+    assert channel[0] == records[0].CHANNEL_ID
+    assert records[1].CHANNEL_ID == "0" * 26
+    assert not hasattr(records[2], "CHANNEL_ID")
+    assert wrong not in caplog.text and channel[1] not in caplog.text
