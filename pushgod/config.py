@@ -319,7 +319,12 @@ class Settings:
     mcp: McpSettings = field(default_factory=McpSettings)
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
-    source: str = "built-in defaults"
+    files: tuple[str, ...] = ()
+    """The TOML files read, in order: the config file, then its drop-ins."""
+
+    @property
+    def source(self) -> str:
+        return ", ".join(self.files) or "built-in defaults"
 
     @property
     def data_dir(self) -> Path:
@@ -329,7 +334,7 @@ class Settings:
 SECTIONS: dict[str, type[Any]] = {
     f.name: f.default_factory  # type: ignore[misc]
     for f in dataclasses.fields(Settings)
-    if f.name != "source"
+    if f.name != "files"
 }
 
 
@@ -474,8 +479,7 @@ def load_settings(
             raise config_error(name, "the environment", "unknown setting")
 
     sections = {section: SECTIONS[section](**values[section]) for section in SECTIONS}
-    source = ", ".join(origin for origin, _ in documents) or "built-in defaults"
-    return Settings(**sections, source=source)
+    return Settings(**sections, files=tuple(origin for origin, _ in documents))
 
 
 def _config_files(path: Path | None) -> list[Path]:

@@ -16,6 +16,7 @@ from aiohttp import web
 from pushgod.config import Settings
 from pushgod.http.app import create_app
 from pushgod.service.services import Services
+from pushgod.store.lock import DataDirLock
 from pushgod.systemd import listen_socket, notify, watchdog_interval
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,12 @@ async def serve(settings: Settings, *, demo: bool = False) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # One daemon per data directory, and `pushgod restore` waits for none: held until exit.
+    with DataDirLock(settings.data_dir, "daemon"):
+        return await _serve(settings, stop, demo)
+
+
+async def _serve(settings: Settings, stop: asyncio.Event, demo: bool) -> int:
     services = Services(settings)
     services.open()
     try:

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 
 from pushgod import __version__
-from pushgod.cli import admin, clients, devices, oauth
+from pushgod.cli import admin, backup, clients, devices, doctor, oauth, privileges
 from pushgod.cli.listen import add_parser as add_listen_parser
 from pushgod.cli.listen import listen
 from pushgod.cli.mcp_channel import add_parser as add_mcp_channel_parser
@@ -20,6 +20,7 @@ from pushgod.cli.send import send
 from pushgod.config import Settings, effective, example_toml, load_settings
 from pushgod.model.errors import PushgodError
 from pushgod.model.sealing import DEFAULT_POLICY
+from pushgod.systemd import journal_handler, stderr_is_journal
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -33,11 +34,17 @@ logs tokens it issues at debug: these stay at warning or above."""
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """Plain text on stderr; under systemd, journal records with fields (pushgod.systemd)."""
+    journal = journal_handler()
+    if journal is not None:
+        logging.basicConfig(level=level.upper(), format="%(name)s: %(message)s", handlers=[journal])
+    else:  # the journal stamps the time itself
+        stamp = "" if stderr_is_journal() else "%(asctime)s "
+        logging.basicConfig(
+            level=level.upper(),
+            format=stamp + "%(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
     for name in SECRETIVE_LIBRARIES:
@@ -209,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     devices.add_parser(commands)
     oauth.add_parser(commands)
+    backup.add_parser(commands)
+    doctor.add_parser(commands)
 
     token = commands.add_parser("token", help="create, list and revoke bearer tokens")
     token_commands = token.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -288,9 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.config, overrides=overrides)
     except PushgodError as error:
+        if hasattr(args, "on_config_error"):  # `doctor` reports it among its checks
+            return int(args.on_config_error(args, error))
         print(f"pushgod: invalid configuration: {error.message}", file=sys.stderr)
         return 2
     try:
+        privileges.for_command(args.command, settings.data_dir)  # as root: see privileges.py
         result: int = args.func(args, settings)
     except PushgodError as error:
         return fail(error.message, error.code.value)

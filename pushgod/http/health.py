@@ -16,8 +16,9 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """The process answers: its loop is running."""
-    return ok({"status": "ok"})
+    """The process answers: its loop is running. `instance` says which database it serves,
+    so `pushgod doctor` can tell whether the public URL reaches this pushgod."""
+    return ok({"status": "ok", "instance": request.app[SERVICES].instance})
 
 
 async def readyz(request: web.Request) -> web.Response:

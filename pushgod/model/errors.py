@@ -20,22 +20,29 @@ tool error and the MQTT log line. Codes follow PushGo's where PushGo has one.
                        password_forbidden_in_oauth_mode (MCP),
                        password_required_in_legacy_mode (MCP),
                        decryption_failed (raised by `pushgod listen`, not the server)
+    400 backup files   not_a_database, database_corrupt, not_a_pushgod_database,
+                       schema_too_new (`pushgod restore` and `pushgod backup`, not the server)
     401                authentication_failed
     403                password_mismatch, insufficient_scope, channel_forbidden,
                        pairing_code_invalid, form_expired (a page's CSRF check),
-                       channel_not_bound, auth_mode_not_supported (MCP)
+                       channel_not_bound, auth_mode_not_supported (MCP),
+                       permission_denied (backup, restore)
     404                route_not_found, channel_not_found, event_not_found,
                        thing_not_found, token_not_found, client_not_found,
                        device_not_found, oauth_client_not_found, grant_not_found,
-                       bind_session_not_found, resource_not_found (MCP)
+                       bind_session_not_found, resource_not_found (MCP),
+                       database_not_found, backup_not_found (backup, restore)
     405                method_not_allowed
     409                event_closed, thing_deleted, client_limit_reached,
-                       no_paired_clients, device_exists, bind_session_completed
+                       no_paired_clients, device_exists, bind_session_completed,
+                       data_dir_in_use (the data-directory lock), backup_exists,
+                       database_busy (backup, restore)
     410                bind_session_expired
     413                payload_too_large
     429                rate_limited
     500                internal_error, invalid_config (start-up only)
-    503                server_busy, broker_unavailable (MQTT broker provisioning)
+    503                server_busy, broker_unavailable (MQTT broker provisioning),
+                       disk_full (backup, restore)
 """
 
 from __future__ import annotations
@@ -117,6 +124,17 @@ class ErrorCode(StrEnum):
     CHANNEL_NOT_BOUND = "channel_not_bound"
     AUTH_MODE_NOT_SUPPORTED = "auth_mode_not_supported"
     RESOURCE_NOT_FOUND = "resource_not_found"
+    DATA_DIR_IN_USE = "data_dir_in_use"
+    DATABASE_NOT_FOUND = "database_not_found"
+    DATABASE_BUSY = "database_busy"
+    DATABASE_CORRUPT = "database_corrupt"
+    NOT_A_DATABASE = "not_a_database"
+    NOT_A_PUSHGOD_DATABASE = "not_a_pushgod_database"
+    SCHEMA_TOO_NEW = "schema_too_new"
+    BACKUP_NOT_FOUND = "backup_not_found"
+    BACKUP_EXISTS = "backup_exists"
+    DISK_FULL = "disk_full"
+    PERMISSION_DENIED = "permission_denied"
 
 
 _NOT_400: dict[ErrorCode, int] = {
@@ -153,6 +171,13 @@ _NOT_400: dict[ErrorCode, int] = {
     ErrorCode.CHANNEL_NOT_BOUND: 403,
     ErrorCode.AUTH_MODE_NOT_SUPPORTED: 403,
     ErrorCode.RESOURCE_NOT_FOUND: 404,
+    ErrorCode.DATA_DIR_IN_USE: 409,
+    ErrorCode.DATABASE_NOT_FOUND: 404,
+    ErrorCode.DATABASE_BUSY: 409,
+    ErrorCode.BACKUP_NOT_FOUND: 404,
+    ErrorCode.BACKUP_EXISTS: 409,
+    ErrorCode.DISK_FULL: 503,
+    ErrorCode.PERMISSION_DENIED: 403,
 }
 
 STATUS: dict[ErrorCode, int] = {code: _NOT_400.get(code, 400) for code in ErrorCode}

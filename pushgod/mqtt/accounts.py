@@ -21,6 +21,7 @@ import aiomqtt
 
 from pushgod.config import MqttSettings
 from pushgod.model.errors import ErrorCode, PushgodError
+from pushgod.mqtt.tls import tls_context
 from pushgod.store.devices import DeviceRow
 
 CONTROL = "$CONTROL/dynamic-security/v1"
@@ -224,6 +225,7 @@ async def open_accounts(
         protocol=aiomqtt.ProtocolVersion.V5,
         timeout=REPLY_TIMEOUT_S,
         identifier=f"pushgod-provision-{secrets.token_hex(4)}",
+        tls_context=tls_context(settings),
     )
     try:
         await client.__aenter__()

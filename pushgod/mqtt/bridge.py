@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-import ssl
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from pushgod.config import MqttSettings
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.mqtt.egress import Egress
+from pushgod.mqtt.tls import tls_context
 from pushgod.service.services import Services
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,6 @@ class Bridge:
         connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         connect.SessionExpiryInterval = SESSION_EXPIRY_S
         connect.ReceiveMaximum = RECEIVE_WINDOW
-        tls = ssl.create_default_context(cafile=settings.ca_file or None) if settings.tls else None
         return aiomqtt.Client(
             settings.host,
             settings.port,
@@ -121,7 +120,7 @@ class Bridge:
             properties=connect,
             keepalive=30,
             timeout=10,
-            tls_context=tls,
+            tls_context=tls_context(settings),
             logger=log,
         )
 

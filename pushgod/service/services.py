@@ -73,6 +73,11 @@ class Services:
         """Raise unless the database answers (readiness)."""
         self.store.ping()
 
+    @property
+    def instance(self) -> str | None:
+        """Which database this daemon serves (store.instance_id), shown by /healthz."""
+        return self.store.instance
+
     def close(self) -> None:
         """End open streams, commit what is queued, stop the writer and the password threads."""
         self.streams.close_all()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import hashlib
 import logging
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -23,6 +25,7 @@ T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
 DATABASE_FILE = "pushgod.db"
 MIGRATION_LOCK = "pushgod.db.migrating"
+MIGRATION_TABLE = "schema_migration"  # where playhouse's Runner records applied migrations
 
 
 def connect(path: Path, synchronous: str) -> SqliteDatabase:
@@ -46,8 +49,26 @@ def connect(path: Path, synchronous: str) -> SqliteDatabase:
 
 def migrate(db: SqliteDatabase) -> list[str]:
     """Apply pending numbered migrations; returns the names applied."""
-    applied: list[str] = Runner(db, directory=str(MIGRATIONS)).up()
+    applied: list[str] = Runner(db, directory=str(MIGRATIONS), table_name=MIGRATION_TABLE).up()
     return applied
+
+
+def instance_id(connection: sqlite3.Connection) -> str | None:
+    """Which database this is: a hash of when its first migration ran; None before that.
+
+    The same for every process that opens the file (or a restored copy of it), different
+    for another install. /healthz shows it so `pushgod doctor` can tell whether the public
+    URL reaches this pushgod. It is not a secret: a hash of a timestamp.
+    """
+    try:
+        row = connection.execute(
+            f"SELECT name, applied FROM {MIGRATION_TABLE} ORDER BY id LIMIT 1"  # noqa: S608
+        ).fetchone()
+    except sqlite3.OperationalError:  # no such table: never migrated
+        return None
+    if row is None:
+        return None
+    return hashlib.sha256(f"pushgod instance {row[0]} {row[1]}".encode()).hexdigest()[:16]
 
 
 class Store:
@@ -57,6 +78,7 @@ class Store:
         self.path = data_dir / DATABASE_FILE
         self.db = connect(self.path, synchronous)
         self.tables = Tables(self.db)
+        self.instance: str | None = None  # instance_id, known once open
         self._writer: Writer | None = None
 
     def open(
@@ -77,6 +99,7 @@ class Store:
             applied = migrate(self.db)
         if applied:
             log.info("applied migrations %s to %s", ", ".join(applied), self.path)
+        self.instance = instance_id(self.tables.db.connection())
         self._writer = Writer(
             self.db,
             self.tables,

@@ -101,3 +101,22 @@ def test_mcp_with_an_https_issuer_starts_without_warnings(daemon_factory: Daemon
     )
     daemon.wait_notify("READY=1", 20.0)
     assert " WARNING " not in daemon.stderr()
+
+
+def test_a_second_daemon_on_the_same_data_refuses_with_one_line(
+    daemon_factory: DaemonFactory,
+) -> None:
+    """Two writers on one SQLite file would both answer success; the second one stops."""
+    first, second = daemon_factory(), daemon_factory()
+    first.start()
+    second.data_dir = first.data_dir
+    second.spawn()
+    assert second.wait_exit() == 1
+    stderr = second.stderr()
+    assert "Traceback" not in stderr
+    pid = first.process.pid
+    assert f"another pushgod daemon uses {first.data_dir} (pid {pid}) (data_dir_in_use)" in stderr
+    assert first.running
+    assert first.stop() == 0
+    second.spawn()  # the lock goes with the process that held it
+    second.wait_notify("READY=1", 20.0)

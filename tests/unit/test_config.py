@@ -555,7 +555,7 @@ def test_the_example_file_uncommented_gives_the_defaults(tmp_path: Path) -> None
     assert len(tomllib.loads(text)) == len(dataclasses.fields(Settings)) - 1
     path = write(tmp_path, text)
     settings = load_settings(path, environ={})
-    assert dataclasses.replace(settings, source="built-in defaults") == Settings()
+    assert dataclasses.replace(settings, files=()) == Settings()
 
 
 @pytest.mark.parametrize("text", ["8_750", "\uff18\uff17\uff15\uff10", "0x10", " "])

@@ -1,0 +1,181 @@
+"""`sudo pushgod ...` on a data directory of the service user (pushgod/cli/privileges.py).
+
+The CLI runs as root for real here, on a data directory owned by `nobody`, as the .deb has
+it with the user `pushgod` and /var/lib/pushgod. No file of root may appear in it, and
+the service user must still be able to open everything afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import pwd
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pushgod.cli.main import main
+
+from .harness import CLI_TIMEOUT_S, clean_environ
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0, reason="switching to the data directory's owner needs root"
+)
+
+
+@pytest.fixture
+def service_user() -> pwd.struct_passwd:
+    return pwd.getpwnam("nobody")
+
+
+@pytest.fixture
+def place(service_user: pwd.struct_passwd) -> Iterator[Path]:
+    """A directory everyone may enter (pytest's tmp_path is root's, mode 0700), holding
+    `data` owned by the service user (0750), and a config file naming it."""
+    with tempfile.TemporaryDirectory(prefix="pushgod-privileges-") as name:
+        base = Path(name)
+        base.chmod(0o755)
+        data = base / "data"
+        data.mkdir(mode=0o750)
+        os.chown(data, service_user.pw_uid, service_user.pw_gid)
+        (base / "pushgod.toml").write_text(f"[storage]\ndata_dir = {json.dumps(str(data))}\n")
+        yield base
+
+
+def pushgod(place: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`pushgod ARGS` as its own process, as root, on `place`'s data directory."""
+    environ = clean_environ() | {"PUSHGOD_CONFIG": str(place / "pushgod.toml")}
+    return subprocess.run(
+        [sys.executable, "-m", "pushgod", *args],
+        env=environ,
+        cwd=place,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+    )
+
+
+def owners(directory: Path) -> dict[str, int]:
+    return {str(path.relative_to(directory)): path.lstat().st_uid for path in directory.rglob("*")}
+
+
+def as_user(user: pwd.struct_passwd, place: Path, *args: str) -> tuple[int, str]:
+    """`main(ARGS)` in a forked child that became `user` first: what the daemon (or the
+    service user's own commands) would meet. A fork, because the interpreter may live
+    where that user cannot run it (a pyenv under /root)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 99
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setgid(user.pw_gid)
+            os.setuid(user.pw_uid)
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                code = main(["--config", str(place / "pushgod.toml"), *args])
+            os.write(write, out.getvalue().encode())
+        except BaseException as error:
+            os.write(write, repr(error).encode())
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        output = pipe.read().decode()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output
+
+
+@pytest.mark.usefixtures("host_environ_cleared")
+def test_root_commands_leave_only_the_service_users_files(
+    place: Path, service_user: pwd.struct_passwd
+) -> None:
+    data = place / "data"
+    created = pushgod(place, "channel", "create", "from root", "--json")
+    assert created.returncode == 0, created.stderr
+    channel_id = json.loads(created.stdout)["channel_id"]
+    token = pushgod(place, "token", "create", "--channel", channel_id, "--scope", "publish")
+    assert token.returncode == 0, token.stderr
+
+    assert owners(data), "the commands wrote nothing?"
+    assert set(owners(data).values()) == {service_user.pw_uid}, owners(data)
+    # The migration lock and the database, made by root's command, open as the service user.
+    code, output = as_user(service_user, place, "channel", "list", "--json")
+    assert code == 0, output
+    assert [row["channel_id"] for row in json.loads(output)["channels"]] == [channel_id]
+
+
+def test_root_backs_up_into_its_own_directory_and_restores_from_it(
+    place: Path, service_user: pwd.struct_passwd
+) -> None:
+    data = place / "data"
+    created = pushgod(place, "channel", "create", "kept", "--json")
+    assert created.returncode == 0, created.stderr
+    private = place / "root-only"
+    private.mkdir(mode=0o700)  # like /root: the service user cannot even look inside
+    backup = private / "pushgod.db"
+
+    done = pushgod(place, "backup", str(backup))
+    assert done.returncode == 0, done.stderr
+    assert backup.stat().st_uid == 0 and list(private.iterdir()) == [backup]
+    assert set(owners(data).values()) == {service_user.pw_uid}, owners(data)
+
+    assert pushgod(place, "channel", "create", "after the backup").returncode == 0
+    done = pushgod(place, "restore", str(backup), "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["channels"] == 1
+    assert Path(result["previous"]).parent == data
+    assert set(owners(data).values()) == {service_user.pw_uid}, owners(data)
+    assert backup.stat().st_uid == 0
+
+    listing = pushgod(place, "channel", "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    assert [row["name"] for row in json.loads(listing.stdout)["channels"]] == ["kept"]
+
+
+def test_restore_into_a_data_dir_the_service_user_cannot_write_changes_nothing(
+    place: Path, service_user: pwd.struct_passwd
+) -> None:
+    """Root could write there; the service user, which restore becomes, cannot."""
+    data = place / "data"
+    assert pushgod(place, "channel", "create", "x").returncode == 0
+    backup = place / "b.db"
+    assert pushgod(place, "backup", str(backup)).returncode == 0
+    data.chmod(0o550)
+    try:
+        before = {path.name: path.read_bytes() for path in data.iterdir()}
+        done = pushgod(place, "restore", str(backup))
+        assert done.returncode == 1
+        assert done.stderr.startswith("pushgod: permission denied: ")
+        assert done.stderr.rstrip().endswith("(permission_denied)")
+        assert {path.name: path.read_bytes() for path in data.iterdir()} == before
+    finally:
+        data.chmod(0o750)
+
+
+def test_a_data_dir_of_roots_own_is_used_as_root(tmp_path: Path) -> None:
+    """Nothing switches when root owns the directory (a root install, the other tests)."""
+    environ = clean_environ() | {
+        "PUSHGOD_CONFIG": os.devnull,
+        "PUSHGOD_STORAGE_DATA_DIR": str(tmp_path / "data"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "pushgod", "channel", "create", "mine"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert set(owners(tmp_path / "data").values()) == {0}
