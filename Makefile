@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8750
 
-.PHONY: run test lint format bench docs clean system-deps
+.PHONY: run test lint format bench docs clean system-deps deb lock test-arm64
 
 # System packages the venv and the tests need; installed with apt-get when run as root.
 SYSTEM_PACKAGES := python3-venv curl mosquitto mosquitto-clients chromium
@@ -50,6 +50,24 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/send.py && $(BIN)/python bench/fanout.py && $(BIN)/python bench/mqtt.py && $(BIN)/python bench/mcp_send.py
+
+# dist/pushgod_<version>-1_{amd64,arm64}.deb from packaging/requirements.lock (packaging/README.md).
+deb:
+	@./.ci/system-deps python3-venv
+	packaging/build.sh deb amd64
+	packaging/build.sh deb arm64
+
+# Re-pin packaging/requirements.lock (from pyproject.toml) and the build tools, from PyPI.
+lock:
+	@./.ci/system-deps python3-venv
+	packaging/build.sh lock
+
+# The arm64 .deb installed and run in an arm64 root under qemu-user, as root (packaging/README.md).
+# Not part of `make test`: 2-4 minutes, more when the root is first made.
+test-arm64:
+	@./.ci/system-deps python3-venv
+	packaging/build.sh deb arm64
+	packaging/test/arm64.sh
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
