@@ -8,6 +8,7 @@ import logging
 import os
 import shlex
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -52,7 +53,12 @@ async def _serve(settings: Settings, stop: asyncio.Event, demo: bool) -> int:
         await runner.setup()
         try:
             try:
-                site = _site(runner, settings)
+                passed = listen_socket()
+            except OSError as error:
+                log.error("cannot serve the socket systemd passed: %s", error)
+                return 1
+            try:
+                site = _site(runner, settings, passed)
                 await site.start()
             except OSError as error:  # in use, no such address, a port below 1024
                 reason = os.strerror(error.errno) if error.errno else str(error)
@@ -73,8 +79,8 @@ async def _serve(settings: Settings, stop: asyncio.Event, demo: bool) -> int:
                 _bridge(settings, services, address),
             ):
                 await stop.wait()
-            log.info("stopping")
-            notify("STOPPING=1")
+                log.info("stopping")  # before the bridge and the cleanup task wind down
+                notify("STOPPING=1")
         finally:
             await runner.cleanup()
     finally:
@@ -104,9 +110,8 @@ def _warn_about_the_issuer(settings: Settings) -> None:
         )
 
 
-def _site(runner: web.AppRunner, settings: Settings) -> web.BaseSite:
+def _site(runner: web.AppRunner, settings: Settings, sock: socket.socket | None) -> web.BaseSite:
     """The socket systemd passed (pushgod.socket), else server.host and server.port."""
-    sock = listen_socket()
     if sock is not None:
         log.info("serving the socket systemd passed; server.host and server.port are unused")
         return web.SockSite(runner, sock)
@@ -125,7 +130,10 @@ def _wanted(settings: Settings) -> str:
 def _bound_address(site: web.BaseSite) -> str:
     server = site._server  # aiohttp keeps the listening server here; needed for port 0
     if isinstance(server, asyncio.base_events.Server) and server.sockets:
-        host, port = server.sockets[0].getsockname()[:2]
+        address = server.sockets[0].getsockname()
+        if isinstance(address, str):  # ListenStream=/run/pushgod.sock: a Unix socket
+            return f"unix:{address}"
+        host, port = address[:2]
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     return site.name
 

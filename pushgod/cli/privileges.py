@@ -97,7 +97,7 @@ def as_owner(data_dir: Path) -> Iterator[None]:
     if owner is None:
         yield
         return
-    groups = os.getgroups()
+    groups, egid = os.getgroups(), os.getegid()
     os.setgroups(os.getgrouplist(owner.name, owner.gid) if owner.name else [owner.gid])
     os.setegid(owner.gid)
     os.seteuid(owner.uid)
@@ -105,5 +105,5 @@ def as_owner(data_dir: Path) -> Iterator[None]:
         yield
     finally:
         os.seteuid(0)
-        os.setegid(0)
+        os.setegid(egid)
         os.setgroups(groups)

@@ -1,7 +1,7 @@
 """The outermost middleware: request ids, and every error rendered as the envelope.
 
 Each failure is logged once with journald fields (REQUEST_ID, CHANNEL_ID, ERROR_CODE), so
-`journalctl -u pushgod ERROR_CODE=channel_password_invalid` finds them; successes are not
+`journalctl -u pushgod ERROR_CODE=password_mismatch` finds them; successes are not
 logged (no access log: a Pi's SD card should not be written per request).
 """
 
@@ -46,7 +46,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.exception(
             "request %s %s failed (request id %s)",
             request.method,
-            request.path,
+            request.rel_url.raw_path,
             request[REQUEST_ID],
             extra=_fields(request, ErrorCode.INTERNAL_ERROR),
         )
@@ -59,11 +59,16 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _failure(request: web.Request, error: PushgodError) -> web.Response:
-    # The message may quote the client's input; the code, path and ids are ours.
-    log.info(
+    # The message may quote the client's input, so it is left out. The path stays
+    # percent-encoded (a decoded %0A would start a forged log line); the query, which may
+    # hold a PushGo GET /message password, is never logged. Unknown routes are what
+    # scanners cause: debug, so they do not write the journal per request.
+    level = logging.DEBUG if error.code is ErrorCode.ROUTE_NOT_FOUND else logging.INFO
+    log.log(
+        level,
         "%s %s answered %d %s (request id %s)",
         request.method,
-        request.path,
+        request.rel_url.raw_path,
         error.status,
         error.code.value,
         request[REQUEST_ID],

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -38,9 +40,7 @@ from pushgod.store.sqlite_files import (
     check_integrity,
     contents,
     fsync,
-    new_temporary,
     os_error,
-    remove_database,
     sqlite_call,
     uri_path,
 )
@@ -131,7 +131,12 @@ def _write_backup(
     progress: Progress | None,
     step_pages: int,
 ) -> int:
-    """Copy into a temporary file beside `destination`, check it, rename it into place."""
+    """Copy into a temporary file beside `destination`, check it, rename it into place.
+
+    The file sits in a new 0700 directory, not beside `destination` itself: SQLite opens
+    `<file>-wal` and `-journal` by name, and in a shared directory such as /tmp another
+    user could plant a -wal there that root's copy would then read as its own contents.
+    """
     copied = 0
 
     def step(status: int, remaining: int, total: int) -> None:
@@ -140,9 +145,10 @@ def _write_backup(
         if progress is not None:
             progress(copied, total)
 
-    temporary: Path | None = None
+    private: Path | None = None
     try:
-        temporary = new_temporary(destination.parent, f".{destination.name}.", ".partial")
+        private = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+        temporary = private / "backup.db"
         target = sqlite_call(lambda: sqlite3.connect(temporary, isolation_level=None), destination)
         try:
             sqlite_call(lambda: source.backup(target, pages=step_pages, progress=step), destination)
@@ -157,9 +163,10 @@ def _write_backup(
         os.replace(temporary, destination)
         fsync(destination.parent)
     except BaseException as error:
-        if temporary is not None:
-            remove_database(temporary)
         if isinstance(error, OSError):
             raise os_error(error, destination) from error
         raise
+    finally:
+        if private is not None:
+            shutil.rmtree(private, ignore_errors=True)
     return copied

@@ -14,6 +14,7 @@ import fcntl
 import os
 import shutil
 import sqlite3
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,17 +77,18 @@ def open_backup(path: Path) -> BackupFile:
     Every refusal of a bad file happens here, before the data directory is touched.
     """
     try:
-        file = open(path, "rb")  # noqa: SIM115 (BackupFile closes it)
+        # O_NONBLOCK: a FIFO (or a device) named by mistake must not hang the command.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise PushgodError(ErrorCode.BACKUP_NOT_FOUND, f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise PushgodError(
-            ErrorCode.NOT_A_DATABASE, f"{path} is a directory, not a backup file"
-        ) from None
     except PermissionError:
         raise PushgodError(
             ErrorCode.PERMISSION_DENIED, f"permission denied: cannot read {path}"
         ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise PushgodError(ErrorCode.NOT_A_DATABASE, f"{path} is not a regular file")
+    file = os.fdopen(fd, "rb")
     try:
         header = os.pread(file.fileno(), len(SQLITE_HEADER), 0)
         if header != SQLITE_HEADER:

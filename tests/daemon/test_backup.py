@@ -13,6 +13,7 @@ import json
 import os
 import pty
 import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,8 @@ from pushgod.config import load_settings
 from pushgod.model.messages import parse_message
 from pushgod.service.auth import Credentials
 from pushgod.service.services import Services
+from pushgod.store.backup import backup
+from pushgod.store.database import DATABASE_FILE
 from pushgod.store.lock import LOCK_FILE, DataDirLock
 
 from .harness import CLI_TIMEOUT_S, Daemon, DaemonFactory, read_messages
@@ -375,6 +378,11 @@ def _corrupt_messages(path: Path) -> None:
         handle.write(b"\xff" * page_size)
 
 
+def _fifo(daemon: Daemon, path: Path) -> None:
+    """Regression: opening a FIFO for reading blocked until a writer came: a hang."""
+    os.mkfifo(path)
+
+
 def _foreign(daemon: Daemon, path: Path) -> None:
     connection = sqlite3.connect(path)
     connection.execute("CREATE TABLE recipes (name TEXT, steps TEXT)")
@@ -401,7 +409,8 @@ def _with_wal(daemon: Daemon, path: Path) -> None:
     ("make", "code", "words"),
     [
         (_missing, "backup_not_found", "no such file"),
-        (_directory, "not_a_database", "is a directory"),
+        (_directory, "not_a_database", "is not a regular file"),
+        (_fifo, "not_a_database", "is not a regular file"),
         (_empty, "not_a_database", "is not an SQLite database"),
         (_text, "not_a_database", "is not an SQLite database"),
         (_corrupt, "database_corrupt", ""),
@@ -553,3 +562,25 @@ def _daemon_on(daemon_factory: DaemonFactory, mount: Mount) -> Daemon:
     daemon = daemon_factory()
     daemon.data_dir = mount.path / "data"
     return daemon
+
+
+def test_the_copy_in_progress_sits_in_a_private_directory(tmp_path: Path) -> None:
+    """Regression: the copy was made as `.NAME.XXXX.partial` right beside the target.
+    SQLite opens `<copy>-wal` by name, so in a shared directory such as /tmp another user
+    could plant a -wal that root's copy then read as its contents. While the copy runs,
+    the target's directory holds only one new entry: a 0700 directory of ours."""
+    data_dir = tmp_path / "data"
+    fill(data_dir, 300)
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o1777)
+    seen: list[tuple[str, bool, int]] = []
+
+    def look(copied: int, total: int) -> None:
+        for entry in shared.iterdir():
+            status = entry.lstat()
+            seen.append((entry.name, entry.is_dir(), stat.S_IMODE(status.st_mode)))
+
+    backup(data_dir / DATABASE_FILE, shared / "pushgod.db", progress=look, step_pages=1)
+    assert seen, "the progress callback never ran"
+    assert {(is_dir, mode) for _, is_dir, mode in seen} == {(True, 0o700)}, seen
+    assert [entry.name for entry in shared.iterdir()] == ["pushgod.db"]

@@ -628,3 +628,27 @@ def test_public_url_answering_not_found_fails(daemon: Daemon, doctor: Doctor) ->
 def test_a_password_in_the_public_url_is_not_shown() -> None:
     assert shown("https://user:pw@push.example.net/x") == "https://push.example.net/x"
     assert shown("https://push.example.net") == "https://push.example.net"
+
+
+async def test_a_password_in_the_public_url_stays_out_of_a_protocol_error(
+    healthy: Doctor,
+) -> None:
+    """Regression: an answer that is not HTTP was reported with the error's repr, which
+    carries the request's headers: the URL's user:password as a Basic credential."""
+
+    async def not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"garbage\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(not_http, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        healthy.set("server", public_base_url=f"http://user:s3cret@127.0.0.1:{port}")
+        report = await healthy.in_thread()
+    check = report.check("public_url")
+    assert check["status"] == "fail", check
+    assert check["summary"] == f"http://127.0.0.1:{port}/healthz failed: ClientResponseError"
+    assert "s3cret" not in report.out + report.err
+    assert "dXNlcjpzM2NyZXQ" not in report.out + report.err  # base64 of user:s3cret

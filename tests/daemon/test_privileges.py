@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pushgod.cli.main import main
+from pushgod.cli.privileges import as_owner
 
 from .harness import CLI_TIMEOUT_S, clean_environ
 
@@ -179,3 +180,22 @@ def test_a_data_dir_of_roots_own_is_used_as_root(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert set(owners(tmp_path / "data").values()) == {0}
+
+
+def test_as_owner_gives_back_the_effective_group_it_found(place: Path) -> None:
+    """Regression: leaving the block set the effective gid to 0, not to what it was."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 99
+        try:
+            os.setegid(4)  # adm: any group that is not root's
+            with as_owner(place / "data"):
+                inside = os.geteuid(), os.getegid()
+            data = place / "data"
+            code = (
+                0 if (inside, os.getegid()) == ((data.stat().st_uid, data.stat().st_gid), 4) else 1
+            )
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -96,6 +96,26 @@ def test_a_socket_from_systemd_is_served_with_connections_it_queued(
     assert daemon.stop() == 0
 
 
+def test_a_unix_socket_from_systemd_is_served_and_named_in_status(
+    daemon_factory: DaemonFactory, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """ListenStream=/run/pushgod/http.sock, for a reverse proxy on the same machine."""
+    daemon = daemon_factory()
+    path = tmp_path_factory.mktemp("sock") / "http.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(str(path))
+        sock.listen(4)
+        daemon.spawn(wrapper=_activate(sock), pass_fds=(sock.fileno(),))
+        ready = daemon.wait_notify("READY=1", 20.0)
+    assert f"STATUS=listening on unix:{path}" in ready.split("\n")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(20)
+        client.connect(str(path))
+        client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert client.recv(64).startswith(b"HTTP/1.1 200")
+    assert daemon.stop() == 0
+
+
 def test_a_socket_meant_for_another_process_is_left_alone(daemon_factory: DaemonFactory) -> None:
     daemon = daemon_factory()
     with _listener() as sock:
@@ -120,6 +140,7 @@ def test_a_datagram_socket_from_systemd_is_refused_with_one_line(
         assert daemon.wait_exit() == 1
     stderr = daemon.stderr()
     assert "Traceback" not in stderr
+    assert "cannot serve the socket systemd passed: " in stderr
     assert "not a stream socket (ListenStream=)" in stderr
 
 

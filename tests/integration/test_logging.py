@@ -54,21 +54,22 @@ async def test_a_failed_request_is_logged_once_with_journal_fields(
     """`journalctl -u pushgod ERROR_CODE=…` finds failures: the record carries the fields
     (upper-case, as journald keeps them) and never the password that was tried."""
     wrong = "not-the-password-" + channel[1]
-    with caplog.at_level(logging.INFO, logger="pushgod.http.middlewares"):
+    with caplog.at_level(logging.DEBUG, logger="pushgod.http.middlewares"):
         reply = await client.post(
             "/message", json={"channel_id": channel[0], "password": wrong, "title": "t"}
         )
         assert reply.status == 403  # a wrong password
         await client.get("/api/v1/channels/00000000000000000000000000/things")
-        await client.get("/nowhere")
+        await client.get("/nowhere%0AINFO forged line")
     records = [r for r in caplog.records if r.name == "pushgod.http.middlewares"]
     assert [(r.levelname, r.ERROR_CODE) for r in records] == [
         ("INFO", (await reply.json())["error_code"]),
         ("INFO", "channel_not_found"),
-        ("INFO", "route_not_found"),
+        ("DEBUG", "route_not_found"),
     ]
     assert reply.headers["x-request-id"] == records[0].REQUEST_ID
     assert channel[0] == records[0].CHANNEL_ID
     assert records[1].CHANNEL_ID == "0" * 26
     assert not hasattr(records[2], "CHANNEL_ID")
+    assert "GET /nowhere%0AINFO%20forged%20line answered 404" in records[2].getMessage()
     assert wrong not in caplog.text and channel[1] not in caplog.text

@@ -22,7 +22,7 @@ from pushgod.config import load_settings
 PACKAGING = REPO / "packaging"
 UNIT = REPO / "systemd" / "pushgod.service"
 SITE_PACKAGES = Path("opt/pushgod/lib/python3.11/site-packages")
-EXEC_START = "/opt/pushgod/bin/python3 -m pushgod --config /etc/pushgod/pushgod.toml serve"
+EXEC_START = "/opt/pushgod/bin/python3 -P -m pushgod --config /etc/pushgod/pushgod.toml serve"
 # ELF e_machine of each Debian architecture.
 MACHINES = {"amd64": 62, "arm64": 183}
 
