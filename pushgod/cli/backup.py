@@ -162,7 +162,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     backup = commands.add_parser(
         "backup",
         help=backup_help,
-        description=f"{backup_help}. It is written beside PATH under a temporary name, "
+        description=f"{backup_help}. It is written in a private directory beside PATH, "
         "checked with SQLite's integrity check, then renamed to PATH, so PATH is never "
         "half a backup. A progress bar goes to stderr when it is a terminal.",
     )
