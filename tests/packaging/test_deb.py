@@ -310,8 +310,9 @@ def test_the_unit_starts_the_daemon_with_the_packaged_config() -> None:
     lines = UNIT.read_text().splitlines()
     assert f"ExecStart={EXEC_START}" in lines
     argv = EXEC_START.split()
-    assert argv[:3] == ["/opt/pushgod/bin/python3", "-m", "pushgod"]
-    args = build_parser().parse_args(argv[3:])
+    # -P: the working directory is never searched for a module named pushgod.
+    assert argv[:4] == ["/opt/pushgod/bin/python3", "-P", "-m", "pushgod"]
+    args = build_parser().parse_args(argv[4:])
     assert (args.command, args.config) == ("serve", "/etc/pushgod/pushgod.toml")
     for setting in (
         "Type=notify",
