@@ -24,10 +24,8 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from playhouse.migrations import Migration
-
 from pushgod.doctor.report import Check, failed, passed, reason, skipped, warned
-from pushgod.store.database import MIGRATION_TABLE, MIGRATIONS, instance_id
+from pushgod.store.database import MIGRATION_TABLE, instance_id, known_migrations
 
 OPEN_TIMEOUT_S = 2.0
 """How long to wait for a lock the daemon holds (a checkpoint) before giving up."""
@@ -193,7 +191,7 @@ def _unreadable(path: Path, reason: str) -> Check:
 
 def migrations_check(applied: list[str]) -> Check:
     """Every migration this code knows is applied, and none it does not know."""
-    known = [migration.name for migration in Migration.load_directory(str(MIGRATIONS))]
+    known = known_migrations()
     unknown = [name for name in applied if name not in known]
     pending = [name for name in known if name not in applied]
     if unknown:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from peewee import SqliteDatabase
-from playhouse.migrations import Runner
+from playhouse.migrations import Migration, Runner
 
 from pushgod.model.changes import Change
 from pushgod.store import feed
@@ -51,6 +51,11 @@ def migrate(db: SqliteDatabase) -> list[str]:
     """Apply pending numbered migrations; returns the names applied."""
     applied: list[str] = Runner(db, directory=str(MIGRATIONS), table_name=MIGRATION_TABLE).up()
     return applied
+
+
+def known_migrations() -> list[str]:
+    """The migrations this code has, in order, as the runner itself finds them."""
+    return [migration.name for migration in Migration.load_directory(str(MIGRATIONS))]
 
 
 def instance_id(connection: sqlite3.Connection) -> str | None:

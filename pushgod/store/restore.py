@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pushgod.model.errors import ErrorCode, PushgodError
-from pushgod.store.database import DATABASE_FILE, MIGRATION_TABLE
+from pushgod.store.database import DATABASE_FILE, MIGRATION_TABLE, known_migrations
 from pushgod.store.lock import DataDirLock
 from pushgod.store.sqlite_files import (
     COMPANIONS,
@@ -30,7 +30,6 @@ from pushgod.store.sqlite_files import (
     check_integrity,
     contents,
     fsync,
-    known_migrations,
     new_temporary,
     os_error,
     remove_database,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pushgod.model.errors import ErrorCode, PushgodError
-from pushgod.store.database import MIGRATION_TABLE, MIGRATIONS
+from pushgod.store.database import MIGRATION_TABLE
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 COMPANIONS = ("-wal", "-journal")
@@ -34,11 +34,6 @@ class Summary:
     messages: int
     schema: str | None  # the last migration applied
     pending: tuple[str, ...]  # migrations this pushgod applies when it next opens it
-
-
-def known_migrations() -> list[str]:
-    """The names of the migrations this code has, in order (the runner's own pattern)."""
-    return sorted(path.stem for path in MIGRATIONS.glob("[0-9]*.py"))
 
 
 def contents(connection: sqlite3.Connection) -> tuple[int, int, str | None]:

@@ -25,8 +25,8 @@ class Mount:
 def mount_tmpfs(path: Path, *, size: str) -> Iterator[Mount]:
     """A tmpfs of `size` at `path` (created) for the block; unmounted after it.
 
-    Skips the test where mounting is not allowed: a full disk cannot be had otherwise
-    without filling a real one.
+    Skips the test when not root (mounting needs it); as root, a failed mount fails the
+    test. A full disk cannot be had otherwise without filling a real one.
     """
     if os.geteuid() != 0:
         pytest.skip("a real full or read-only file system needs a tmpfs mount, which needs root")
@@ -37,9 +37,10 @@ def mount_tmpfs(path: Path, *, size: str) -> Iterator[Mount]:
         text=True,
         check=False,
     )
-    if done.returncode != 0:
-        pytest.skip(
-            f"cannot mount a tmpfs here (a container without CAP_SYS_ADMIN?): {done.stderr}"
+    if done.returncode != 0:  # as root it should: a failed run says so, not a silent skip
+        pytest.fail(
+            f"cannot mount a tmpfs as root here (a container without CAP_SYS_ADMIN?): "
+            f"{done.stderr}; the full-disk and read-only tests, like the nspawn test, need it"
         )
     try:
         yield Mount(path)
