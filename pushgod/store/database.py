@@ -6,6 +6,7 @@ import asyncio
 import fcntl
 import hashlib
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from peewee import SqliteDatabase
 from playhouse.migrations import Migration, Runner
 
 from pushgod.model.changes import Change
+from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.store import feed
 from pushgod.store.tables import Tables
 from pushgod.store.writer import Writer, WriteTx
@@ -49,13 +51,26 @@ def connect(path: Path, synchronous: str) -> SqliteDatabase:
 
 def migrate(db: SqliteDatabase) -> list[str]:
     """Apply pending numbered migrations; returns the names applied."""
+    known_migrations()  # the runner would take an unreadable directory for an empty one
     applied: list[str] = Runner(db, directory=str(MIGRATIONS), table_name=MIGRATION_TABLE).up()
     return applied
 
 
 def known_migrations() -> list[str]:
-    """The migrations this code has, in order, as the runner itself finds them."""
-    return [migration.name for migration in Migration.load_directory(str(MIGRATIONS))]
+    """The migrations this code has, in order, as the runner itself finds them.
+
+    The runner globs the directory, and a glob sees nothing where it may not look: a
+    checkout in a 0700 directory, read after `sudo pushgod` became the data's owner.
+    Finding none is that, never a pushgod without a schema.
+    """
+    names = [migration.name for migration in Migration.load_directory(str(MIGRATIONS))]
+    if not names:
+        raise PushgodError(
+            ErrorCode.PERMISSION_DENIED,
+            f"cannot read pushgod's own files in {MIGRATIONS} as uid {os.geteuid()}: install "
+            "pushgod where the user who owns the data directory can read it (the .deb does)",
+        )
+    return names
 
 
 def instance_id(connection: sqlite3.Connection) -> str | None:

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import pwd
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,8 +21,11 @@ from pathlib import Path
 
 import pytest
 
+import pushgod as pushgod_package
 from pushgod.cli.main import main
 from pushgod.cli.privileges import as_owner
+from pushgod.model.errors import ErrorCode, PushgodError
+from pushgod.store import database
 
 from .harness import CLI_TIMEOUT_S, clean_environ
 
@@ -38,10 +42,17 @@ def service_user() -> pwd.struct_passwd:
 @pytest.fixture
 def place(service_user: pwd.struct_passwd) -> Iterator[Path]:
     """A directory everyone may enter (pytest's tmp_path is root's, mode 0700), holding
-    `data` owned by the service user (0750), and a config file naming it."""
+    `data` owned by the service user (0750), a config file naming it, and `code`: a copy
+    of the pushgod package, which the service user can read wherever this checkout is
+    (a clone in a 0700 directory, say), as it can read /opt/pushgod."""
     with tempfile.TemporaryDirectory(prefix="pushgod-privileges-") as name:
         base = Path(name)
         base.chmod(0o755)
+        shutil.copytree(
+            Path(pushgod_package.__file__).parent,
+            base / "code" / "pushgod",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
         data = base / "data"
         data.mkdir(mode=0o750)
         os.chown(data, service_user.pw_uid, service_user.pw_gid)
@@ -51,7 +62,10 @@ def place(service_user: pwd.struct_passwd) -> Iterator[Path]:
 
 def pushgod(place: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`pushgod ARGS` as its own process, as root, on `place`'s data directory."""
-    environ = clean_environ() | {"PUSHGOD_CONFIG": str(place / "pushgod.toml")}
+    environ = clean_environ() | {
+        "PUSHGOD_CONFIG": str(place / "pushgod.toml"),
+        "PYTHONPATH": str(place / "code"),
+    }
     return subprocess.run(
         [sys.executable, "-m", "pushgod", *args],
         env=environ,
@@ -78,6 +92,9 @@ def as_user(user: pwd.struct_passwd, place: Path, *args: str) -> tuple[int, str]
         code = 99
         try:
             os.close(read)
+            # The modules are this checkout's, loaded already; the migrations are read
+            # from files, so from the copy the user can read.
+            database.MIGRATIONS = place / "code" / "pushgod" / "store" / "migrations"
             os.setgroups([])
             os.setgid(user.pw_gid)
             os.setuid(user.pw_uid)
@@ -199,3 +216,36 @@ def test_as_owner_gives_back_the_effective_group_it_found(place: Path) -> None:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_code_the_owner_cannot_read_is_a_clear_error_not_an_empty_schema(
+    tmp_path: Path, service_user: pwd.struct_passwd
+) -> None:
+    """Regression: `sudo pushgod channel create` from a checkout in a 0700 directory
+    became the data's owner, whose glob of the migrations found nothing; the store then
+    opened with no tables and the writer thread died on "no such table: changes"."""
+    hidden = tmp_path / "private"  # 0700, root's
+    hidden.mkdir(mode=0o700)
+    shutil.copytree(database.MIGRATIONS, hidden / "migrations")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.close(read)
+            database.MIGRATIONS = hidden / "migrations"
+            os.setgroups([])
+            os.setgid(service_user.pw_gid)
+            os.setuid(service_user.pw_uid)
+            try:
+                found = f"found {database.known_migrations()}"
+            except PushgodError as error:
+                found = f"{error.code.value}: {error.message}"
+            os.write(write, found.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        said = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert said.startswith(f"{ErrorCode.PERMISSION_DENIED.value}: cannot read pushgod's own files")
+    assert "install pushgod where the user who owns the data directory can read it" in said
