@@ -49,7 +49,7 @@ docs: $(STAMP)
 	$(BIN)/python -m pushgod.cli.reference > docs/cli.md
 
 bench: $(STAMP)
-	$(BIN)/python bench/send.py && $(BIN)/python bench/fanout.py && $(BIN)/python bench/mqtt.py && $(BIN)/python bench/mcp_send.py
+	$(BIN)/python bench/run.py
 
 # dist/pushgod_<version>-1_{amd64,arm64}.deb from packaging/requirements.lock (packaging/README.md).
 deb:

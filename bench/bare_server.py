@@ -1,5 +1,7 @@
 """The reference server: bare aiohttp answering POST /message with pushgod's envelope.
 
+GET /healthz answers too, for bench/footprint.py's time to the first 200.
+
 It does what any aiohttp JSON endpoint must do (read and parse the body, make two ids,
 serialize the reply) and nothing pushgod adds (validation, authentication, storage,
 middlewares). Run by bench/send.py: `python bench/bare_server.py` with NOTIFY_SOCKET set;
@@ -33,6 +35,10 @@ async def message(request: web.Request) -> web.Response:
     return web.json_response({"success": True, "data": data}, dumps=_dumps)
 
 
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"success": True, "data": {"status": "ok"}}, dumps=_dumps)
+
+
 def _notify(state: str) -> None:
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
@@ -45,6 +51,7 @@ def _notify(state: str) -> None:
 async def main() -> None:
     app = web.Application()
     app.router.add_post("/message", message)
+    app.router.add_get("/healthz", healthz)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -16,15 +16,10 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import resource
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +27,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import aiohttp  # noqa: E402
+import script  # noqa: E402
 from harness import (  # noqa: E402
     BenchError,
     Server,
@@ -41,6 +37,7 @@ from harness import (  # noqa: E402
     system_busy_seconds,
 )
 from loadgen import check_envelope, post_once, session  # noqa: E402
+from report import NOISY_OTHER_CPU, Headline, add_common_arguments, smoke_suffix  # noqa: E402
 from send import MESSAGE_BODY, cli_create_channel, daemon_environ, start_daemon, stop  # noqa: E402
 
 P99_TARGET_MS = 100.0
@@ -65,6 +62,8 @@ class Plan:
 
 
 def plan_from(args: argparse.Namespace) -> Plan:
+    if args.rate <= 0 or args.duration <= 0 or min(args.subscribers) < 1:
+        raise SystemExit("fanout: rate, duration and subscribers must be positive")
     if args.smoke:
         return Plan((2, 5), 20.0, 1.0, args.reader, True)
     return Plan(tuple(args.subscribers), args.rate, args.duration, args.reader, False)
@@ -340,16 +339,14 @@ def receipt_problems(scenario: Scenario, plan: Plan) -> list[str]:
 
 # --- report ----------------------------------------------------------------------------
 
-NOISY_OTHER_CPU = 25.0
-
 
 def _mb(value: int) -> str:
     return f"{value / 2**20:.1f} MiB"
 
 
-def build_table(plan: Plan, scenarios: list[Scenario]) -> list[dict[str, str]]:
+def table(plan: Plan, results: dict[str, Any]) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
-    for sc in scenarios:
+    for sc in results["scenarios"]:
         name = f"{sc.subscribers} subs"
         latency = sc.receipts.get("latency_ms", {})
         expected = sc.subscribers * plan.messages
@@ -410,49 +407,65 @@ def build_table(plan: Plan, scenarios: list[Scenario]) -> list[dict[str, str]]:
     return rows
 
 
-def print_table(rows: list[dict[str, str]], plan: Plan, notes: list[str]) -> None:
-    columns = list(rows[0])
-    widths = [max(len(c), *(len(row[c]) for row in rows)) for c in columns]
-    print()
-    print(
+NAME = "fanout"
+LEGEND = """
+latency: time.time_ns() at the scheduled send (in the title) to the read that
+brought the event, over every (subscriber, message) receipt; RSS per idle sub:
+(RSS with every stream open and idle - RSS before) / subscribers; cpu%: daemon,
+subscriber process and everything else from the first send to the last receipt,
+in percent of one CPU; dmn us/delivery: daemon CPU per (subscriber, message)
+receipt, against what one CPU allows at this rate and subscriber count"""
+
+
+def title(plan: Plan) -> str:
+    return (
         f"pushgod fan-out benchmark: {plan.rate:g} msg/s for {plan.duration_s:g} s to one "
-        f"channel, SSE subscribers, {os.cpu_count()} CPUs"
-        + (" (smoke: tiny numbers, no meaning)" if plan.smoke else "")
+        f"channel, SSE subscribers, {os.cpu_count()} CPUs" + smoke_suffix(plan.smoke)
     )
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    print("  ".join("-" * w for w in widths))
-    previous = None
-    for row in rows:
-        if previous is not None and row["scenario"] != previous:
-            print()
-        previous = row["scenario"]
-        print("  ".join(row[c].ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    print()
-    print(
-        "  latency: time.time_ns() at the scheduled send (in the title) to the read that\n"
-        "  brought the event, over every (subscriber, message) receipt; RSS per idle sub:\n"
-        "  (RSS with every stream open and idle - RSS before) / subscribers; cpu%: daemon,\n"
-        "  subscriber process and everything else from the first send to the last receipt,\n"
-        "  in percent of one CPU; dmn us/delivery: daemon CPU per (subscriber, message)\n"
-        "  receipt, against what one CPU allows at this rate and subscriber count"
-    )
-    for note in notes:
-        print(f"  note: {note}")
 
 
-def noise_notes(scenarios: list[Scenario]) -> list[str]:
-    notes = []
-    for sc in scenarios:
+def headlines(plan: Plan, results: dict[str, Any]) -> list[Headline]:
+    """The largest scenario's latency and memory."""
+    sc: Scenario = max(results["scenarios"], key=lambda sc: sc.subscribers)
+    latency = sc.receipts.get("latency_ms", {})
+    p50, p99 = latency.get("p50", 0.0), latency.get("p99", 0.0)
+    where = f"{sc.subscribers:,} SSE subs, {plan.rate:g} msg/s"
+    per_sub_kb = sc.per_subscriber() / 1024
+    return [
+        Headline(
+            "4 fan-out",
+            f"{where}: send->receipt p50 (p99)",
+            f"{p50:.1f} ({p99:.1f}) ms",
+            f"send acknowledged p99 {sc.send_p99_ms:.1f} ms",
+            f"{p99 / sc.send_p99_ms:.1f}x" if sc.send_p99_ms else "-",
+            f"p99 < {P99_TARGET_MS:g} ms",
+            p99 < P99_TARGET_MS,
+        ),
+        Headline(
+            "4 fan-out",
+            f"{where}: RSS peak, per idle sub",
+            f"{_mb(sc.rss_load_peak)}, {per_sub_kb:.1f} KiB",
+            f"before the subs {_mb(sc.rss_before)}",
+            f"{sc.rss_load_peak / sc.rss_before:.1f}x" if sc.rss_before else "-",
+            f"< {RSS_PER_SUBSCRIBER_TARGET_KB:g} KiB/sub",
+            per_sub_kb < RSS_PER_SUBSCRIBER_TARGET_KB,
+        ),
+    ]
+
+
+def notes(plan: Plan, results: dict[str, Any]) -> list[str]:
+    found = []
+    for sc in results["scenarios"]:
         other = sc.percent(sc.other_cpu_s)
         if other > NOISY_OTHER_CPU:
-            notes.append(f"{sc.subscribers} subs: other processes used {other:.0f}% of a CPU")
+            found.append(f"{sc.subscribers} subs: other processes used {other:.0f}% of a CPU")
         if sc.percent(sc.client_cpu_s) > 80:
-            notes.append(
+            found.append(
                 f"{sc.subscribers} subs: the subscriber process used "
                 f"{sc.percent(sc.client_cpu_s):.0f}% of a CPU; its own queueing is in the "
                 "latencies"
             )
-    return notes
+    return found
 
 
 def run(plan: Plan, workdir: Path, problems: list[str]) -> dict[str, Any]:
@@ -466,7 +479,7 @@ def run(plan: Plan, workdir: Path, problems: list[str]) -> dict[str, Any]:
     return {"scenarios": asyncio.run(scenarios())}
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--subscribers", type=int, nargs="+", default=[100, 1000], help="one scenario each"
@@ -479,65 +492,27 @@ def main(argv: list[str] | None = None) -> int:
         default="protocol",
         help="how the subscriber process reads (see bench/subscribers.py)",
     )
-    parser.add_argument("--smoke", action="store_true", help="a few subscribers for a moment")
-    parser.add_argument(
-        "--results", type=Path, default=BENCH / "results", help="where the JSON goes"
-    )
-    parser.add_argument(
-        "--check-targets", action="store_true", help="exit 3 when a target is missed"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
-    args = parser.parse_args(argv)
-    if args.rate <= 0 or args.duration <= 0 or min(args.subscribers) < 1:
-        parser.error("rate, duration and subscribers must be positive")
-    plan = plan_from(args)
+    add_common_arguments(parser)
+    return parser
 
-    workdir = Path(tempfile.mkdtemp(prefix="pushgod-fanout-"))
-    problems: list[str] = []
-    stamp = datetime.now(UTC)
-    try:
-        results = run(plan, workdir, problems)
-    except (BenchError, subprocess.SubprocessError, OSError) as error:
-        print(f"bench: {error}", file=sys.stderr)
-        return 1
-    finally:
-        if args.keep:
-            print(f"bench: data kept in {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
-    scenarios: list[Scenario] = results["scenarios"]
-    rows = build_table(plan, scenarios)
-    print_table(rows, plan, noise_notes(scenarios) + problems)
+def failed(results: dict[str, Any], problems: list[str]) -> bool:
+    return bool(problems)
 
-    report = {
-        "started_at": stamp.isoformat(),
-        "argv": sys.argv[1:],
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "plan": {**plan.__dict__, "messages": plan.messages},
+
+def details(plan: Plan, results: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "messages": plan.messages,
         "targets": {
             "p99_ms": P99_TARGET_MS,
             "rss_per_idle_subscriber_kb": RSS_PER_SUBSCRIBER_TARGET_KB,
         },
-        "table": rows,
-        "scenarios": [sc.as_dict() for sc in scenarios],
-        "problems": problems,
+        "scenarios": [sc.as_dict() for sc in results["scenarios"]],
     }
-    args.results.mkdir(parents=True, exist_ok=True)
-    name = f"fanout-{stamp.strftime('%Y%m%dT%H%M%SZ')}{'-smoke' if plan.smoke else ''}.json"
-    path = args.results / name
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwritten to {path}")
 
-    if problems:
-        return 1
-    if args.check_targets and any(row["result"] == "MISSED" for row in rows):
-        return 3
-    return 0
+
+def main(argv: list[str] | None = None) -> int:
+    return script.main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -21,18 +21,13 @@ import html
 import itertools
 import json
 import os
-import platform
 import re
 import secrets
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,6 +36,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import aiohttp  # noqa: E402
+import script  # noqa: E402
 from harness import (  # noqa: E402
     BenchError,
     Server,
@@ -50,6 +46,7 @@ from harness import (  # noqa: E402
     system_busy_seconds,
 )
 from loadgen import ERROR_BACKOFF_S, LoadResult, session  # noqa: E402
+from report import NOISY_OTHER_CPU, Headline, add_common_arguments, at_least, smoke_suffix  # noqa: E402
 from send import (  # noqa: E402
     MESSAGE_BODY,
     body_for,
@@ -67,15 +64,13 @@ TARGET = 0.50
 MODES = ("oauth", "legacy")
 ORDER = ("http-1", "mcp-oauth", "http-2", "mcp-legacy", "http-3")
 REFERENCES = {"mcp-oauth": ("http-1", "http-2"), "mcp-legacy": ("http-2", "http-3")}
-LEGEND = {
+RUN_LEGEND = {
     "http-1": "POST /message, channel password in the body, gateway token as bearer",
     "mcp-oauth": f"tools/call {TOOL} on initialized sessions, OAuth access token",
     "http-2": "HTTP again, between the two MCP runs",
     "mcp-legacy": f"tools/call {TOOL}, gateway token as bearer, password argument",
     "http-3": "HTTP again; each MCP run's reference is the mean of the HTTP runs around it",
 }
-NOISY_OTHER_CPU = 25.0
-"""Percent of one CPU used by other processes in a window above which we warn."""
 BUSY_CLIENT_CPU = 80.0
 """Percent of one CPU used by the client above which the rate may be the client's."""
 
@@ -92,6 +87,8 @@ class Plan:
 
 
 def plan_from(args: argparse.Namespace) -> Plan:
+    if args.duration <= 0 or args.warmup < 0 or args.concurrency < 1:
+        raise SystemExit("mcp_send: duration and concurrency must be positive")
     if args.smoke:
         return Plan(0.4, 0.2, min(args.concurrency, 4), True)
     return Plan(args.duration, args.warmup, args.concurrency, False)
@@ -464,7 +461,7 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
     return {name: results[name].rate / (reference(results, name) or 1.0) for name in ORDER}
 
 
-def build_table(results: dict[str, Any]) -> list[dict[str, str]]:
+def table(plan: Plan, results: dict[str, Any]) -> list[dict[str, str]]:
     http_names = [n for n in ORDER if n.startswith("http")]
     http_cost = statistics.mean(
         per_call_us(results[n].server_cpu_s, results[n]) for n in http_names
@@ -499,88 +496,74 @@ def build_table(results: dict[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
-def notes_for(results: dict[str, Any]) -> list[str]:
-    notes = []
+def notes(plan: Plan, results: dict[str, Any]) -> list[str]:
+    found = []
     other = max(100 * results[n].other_cpu_s / results[n].duration_s for n in ORDER)
     client = {n: 100 * results[n].client_cpu_s / results[n].duration_s for n in ORDER}
     for name in ORDER:
         if results[name].errors:
             samples = results[name].error_samples
-            notes.append(f"{name}: {results[name].errors} failed calls, e.g. {samples[0]}")
+            found.append(f"{name}: {results[name].errors} failed calls, e.g. {samples[0]}")
     busy = [f"{n} {client[n]:.0f}%" for n in ORDER if client[n] > BUSY_CLIENT_CPU]
     if busy:
-        notes.append(
+        found.append(
             "the client used more than 80% of a CPU in " + ", ".join(busy) + ": that rate may "
             "be the client's; the srv us/call and cost ratio are the daemon's own figures"
         )
     if other > NOISY_OTHER_CPU:
-        notes.append(
+        found.append(
             f"other processes used up to {other:.0f}% of a CPU during the measured windows: "
             "rates and ratios are disturbed; the cost ratio is the steadier figure"
         )
-    return notes
+    return found
 
 
-def print_table(rows: list[dict[str, str]], plan: Plan, notes: list[str]) -> None:
-    columns = list(rows[0])
-    widths = [max(len(c), *(len(row[c]) for row in rows)) for c in columns]
-    print()
-    print(
+NAME = "mcp"
+LEGEND = (
+    "\n".join(f"{name:<11} {text}" for name, text in RUN_LEGEND.items())
+    + """
+srv/cli us/call: daemon / client CPU per measured call; cost ratio: the HTTP runs'
+mean srv us/call over this one's; cpu%: daemon, client and other processes during
+the measured window, in percent of one CPU"""
+)
+
+
+def title(plan: Plan) -> str:
+    return (
         f"pushgod MCP send benchmark: {TOOL} vs POST /message, concurrency "
         f"{plan.concurrency}, {plan.duration_s:g} s per run after {plan.warmup_s:g} s warm-up, "
-        f"{os.cpu_count()} CPUs" + (" (smoke: tiny numbers, no meaning)" if plan.smoke else "")
+        f"{os.cpu_count()} CPUs" + smoke_suffix(plan.smoke)
     )
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(row[c].ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    print()
-    for name in ORDER:
-        print(f"  {name:<11} {LEGEND[name]}")
-    print(
-        "  srv/cli us/call: daemon / client CPU per measured call; cost ratio: the HTTP runs'\n"
-        "  mean srv us/call over this one's; cpu%: daemon, client and other processes during\n"
-        "  the measured window, in percent of one CPU"
-    )
-    for note in notes:
-        print(f"  note: {note}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def headlines(plan: Plan, results: dict[str, Any]) -> list[Headline]:
+    return [
+        Headline(
+            "6 MCP",
+            f"{TOOL}, {mode} mode, concurrency {plan.concurrency}",
+            f"{results[name].rate:,.0f} calls/s",
+            f"HTTP /message {reference(results, name):,.0f} msg/s",
+            *at_least(ratio, TARGET),
+        )
+        for name, mode in (("mcp-oauth", "OAuth"), ("mcp-legacy", "legacy"))
+        for ratio in (ratios(results)[name],)
+    ]
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
     parser.add_argument("--concurrency", type=int, default=16, help="workers (and sessions)")
-    parser.add_argument("--smoke", action="store_true", help="every run for a moment")
-    parser.add_argument(
-        "--results", type=Path, default=BENCH / "results", help="where the JSON goes"
-    )
-    parser.add_argument(
-        "--check-targets", action="store_true", help="exit 3 when a target is missed"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
-    args = parser.parse_args(argv)
-    if args.duration <= 0 or args.warmup < 0 or args.concurrency < 1:
-        parser.error("duration and concurrency must be positive")
-    plan = plan_from(args)
+    add_common_arguments(parser)
+    return parser
 
-    workdir = Path(tempfile.mkdtemp(prefix="pushgod-bench-mcp-"))
-    problems: list[str] = []
-    stamp = datetime.now(UTC)
-    try:
-        results = run(plan, workdir, problems)
-    except (BenchError, subprocess.SubprocessError, OSError) as error:
-        print(f"bench: {error}", file=sys.stderr)
-        return 1
-    finally:
-        if args.keep:
-            print(f"bench: data kept in {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
-    rows = build_table(results)
-    print_table(rows, plan, notes_for(results) + problems)
+def failed(results: dict[str, Any], problems: list[str]) -> bool:
+    return bool(problems) or any(results[name].errors for name in ORDER)
 
+
+def details(plan: Plan, results: dict[str, Any]) -> dict[str, Any]:
     runs = {}
     for name in ORDER:
         result: LoadResult = results[name]
@@ -589,36 +572,19 @@ def main(argv: list[str] | None = None) -> int:
             "server_us_per_call": round(per_call_us(result.server_cpu_s, result), 1),
             "client_us_per_call": round(per_call_us(result.client_cpu_s, result), 1),
         }
-    report = {
-        "started_at": stamp.isoformat(),
-        "argv": sys.argv[1:],
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "plan": plan.__dict__,
+    return {
         "tool": TOOL,
         "protocol_version": PROTOCOL_VERSION,
         "target": TARGET,
-        "table": rows,
         "ratios": {name: round(ratios(results)[name], 3) for name in REFERENCES},
         "runs": runs,
         "oauth_setup_s": round(results["oauth_setup_s"], 3),
         "daemon_rss_bytes_end": results["daemon_rss_bytes_end"],
-        "problems": problems,
     }
-    args.results.mkdir(parents=True, exist_ok=True)
-    suffix = "-smoke" if plan.smoke else ""
-    path = args.results / f"mcp-{stamp.strftime('%Y%m%dT%H%M%SZ')}{suffix}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwritten to {path}")
 
-    if any(results[name].errors for name in ORDER) or problems:
-        return 1
-    if args.check_targets and any(row["result"] == "MISSED" for row in rows):
-        return 3
-    return 0
+
+def main(argv: list[str] | None = None) -> int:
+    return script.main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -18,16 +18,12 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import secrets
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +33,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent / "tests"))
 
 import aiomqtt  # noqa: E402
+import script  # noqa: E402
 from broker import Broker  # noqa: E402
 from harness import (  # noqa: E402
     BenchError,
@@ -45,6 +42,7 @@ from harness import (  # noqa: E402
     memory_bytes,
     system_busy_seconds,
 )
+from report import NOISY_OTHER_CPU, Headline, add_common_arguments, at_least, smoke_suffix  # noqa: E402
 from send import cli_create_channel, daemon_environ, start_daemon, stop  # noqa: E402
 
 TARGET = 0.60
@@ -57,7 +55,6 @@ VALUE_STRIDE = 10_000_000
 """Run r publishes the values r * VALUE_STRIDE + i: every run's values are new and higher."""
 READY_WAIT_S = 30.0
 RSS_SAMPLE_S = 0.2
-NOISY_OTHER_CPU = 25.0
 
 
 def thing_name(index: int) -> str:
@@ -84,6 +81,8 @@ class Plan:
 
 
 def plan_from(args: argparse.Namespace) -> Plan:
+    if args.updates < 1 or args.window < 1 or min(args.things) < 1 or max(args.things) > 9999:
+        raise SystemExit("mqtt: updates, window and things must be positive (things at most 9999)")
     max_queued = None if args.max_queued < 0 else args.max_queued
     if args.smoke:
         return Plan((0, 1), (10, 100), 400, args.window, 5.0, max_queued, True)
@@ -696,9 +695,9 @@ def _mb(value: int) -> str:
     return f"{value / 2**20:.1f} MiB"
 
 
-def build_table(scenarios: list[Scenario]) -> list[dict[str, str]]:
+def table(plan: Plan, results: dict[str, Any]) -> list[dict[str, str]]:
     rows = []
-    for sc in scenarios:
+    for sc in results["scenarios"]:
         run = sc.pushgod
         window = run.window_s or 1.0
 
@@ -735,52 +734,53 @@ def build_table(scenarios: list[Scenario]) -> list[dict[str, str]]:
     return rows
 
 
-def print_table(rows: list[dict[str, str]], plan: Plan, notes: list[str]) -> None:
-    columns = list(rows[0])
-    widths = [max(len(c), *(len(row[c]) for row in rows)) for c in columns]
-    print()
-    print(
+NAME = "mqtt"
+LEGEND = """
+pushgod: updates / (every Thing's canonical state at its final value - first
+publish); raw: the same publisher to a plain aiomqtt subscriber process, updates /
+(last receipt - first publish), mean of a run just before and just after; states/upd:
+canonical states published per update (below 1: bursts coalesced); dmn us/upd:
+daemon CPU per update; sub us/msg: the plain subscriber's CPU per message in the raw
+runs; cost ratio: sub us/msg over dmn us/upd, roughly the ratio the rates would show
+with a CPU each; cpu%: daemon, broker, publisher, subscriber and everything
+else during the pushgod run, in percent of one CPU; RSS: the daemon's before the
+run and its peak during it (sampled every 0.2 s)"""
+
+
+def title(plan: Plan) -> str:
+    return (
         f"pushgod MQTT ingest benchmark: {plan.updates:,} updates per scenario, "
-        f"{plan.window} publishes in flight, {os.cpu_count()} CPUs"
-        + (" (smoke: tiny numbers, no meaning)" if plan.smoke else "")
+        f"{plan.window} publishes in flight, {os.cpu_count()} CPUs" + smoke_suffix(plan.smoke)
     )
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(row[c].ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    print()
-    print(
-        "  pushgod: updates / (every Thing's canonical state at its final value - first\n"
-        "  publish); raw: the same publisher to a plain aiomqtt subscriber process, updates /\n"
-        "  (last receipt - first publish), mean of a run just before and just after; states/upd:\n"
-        "  canonical states published per update (below 1: bursts coalesced); dmn us/upd:\n"
-        "  daemon CPU per update; sub us/msg: the plain subscriber's CPU per message in the raw\n"
-        "  runs; cost ratio: sub us/msg over dmn us/upd, roughly the ratio the rates would show\n"
-        "  with a CPU each; cpu%: daemon, broker, publisher, subscriber and everything\n"
-        "  else during the pushgod run, in percent of one CPU; RSS: the daemon's before the\n"
-        "  run and its peak during it (sampled every 0.2 s)"
-    )
-    for note in notes:
-        print(f"  note: {note}")
 
 
-def noise_notes(scenarios: list[Scenario]) -> list[str]:
-    notes = []
-    for sc in scenarios:
+def headlines(plan: Plan, results: dict[str, Any]) -> list[Headline]:
+    return [
+        Headline(
+            "5 MQTT",
+            f"Thing updates, QoS {sc.qos}, {sc.things:,} Things",
+            _rate(sc.pushgod.rate),
+            f"raw aiomqtt {sc.raw_rate:,.0f} msg/s",
+            *at_least(sc.ratio, TARGET),
+        )
+        for sc in results["scenarios"]
+    ]
+
+
+def notes(plan: Plan, results: dict[str, Any]) -> list[str]:
+    found = []
+    for sc in results["scenarios"]:
         run = sc.pushgod
         other = 100 * run.cpu.get("other", 0.0) / (run.window_s or 1.0)
         if other > NOISY_OTHER_CPU:
-            notes.append(f"{sc.name}: other processes used {other:.0f}% of a CPU")
+            found.append(f"{sc.name}: other processes used {other:.0f}% of a CPU")
         before, after = sc.raw_before.rate, sc.raw_after.rate
         if before and after and abs(before - after) / max(before, after) > 0.2:
-            notes.append(f"{sc.name}: the raw runs differ: {before:,.0f} and {after:,.0f} upd/s")
-    return notes
+            found.append(f"{sc.name}: the raw runs differ: {before:,.0f} and {after:,.0f} upd/s")
+    return found
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv == ["--watch"]:
-        return watch_main()
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--updates", type=int, default=10_000, help="updates per scenario")
     parser.add_argument("--qos", type=int, nargs="+", choices=(0, 1), default=[0, 1])
@@ -793,64 +793,32 @@ def main(argv: list[str] | None = None) -> int:
         help="the broker's max_queued_messages (0, the default: no limit; -1: Mosquitto's own, "
         "1000, which drops messages for a subscriber that falls further behind)",
     )
-    parser.add_argument("--smoke", action="store_true", help="every scenario for a moment")
-    parser.add_argument(
-        "--results", type=Path, default=BENCH / "results", help="where the JSON goes"
-    )
-    parser.add_argument(
-        "--check-targets", action="store_true", help="exit 3 when a target is missed"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
-    args = parser.parse_args(argv)
-    if args.updates < 1 or args.window < 1 or min(args.things) < 1 or max(args.things) > 9999:
-        parser.error("updates, window and things must be positive (things at most 9999)")
-    plan = plan_from(args)
+    add_common_arguments(parser)
+    return parser
 
-    workdir = Path(tempfile.mkdtemp(prefix="pushgod-mqtt-"))
-    problems: list[str] = []
-    stamp = datetime.now(UTC)
-    try:
-        results = asyncio.run(run_all(plan, workdir, problems))
-    except (BenchError, subprocess.SubprocessError, OSError, aiomqtt.MqttError) as error:
-        print(f"bench: {error}", file=sys.stderr)
-        return 1
-    finally:
-        if args.keep:
-            print(f"bench: data kept in {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
-    scenarios: list[Scenario] = results["scenarios"]
-    rows = build_table(scenarios)
-    print_table(rows, plan, noise_notes(scenarios) + problems)
+def run(plan: Plan, workdir: Path, problems: list[str]) -> dict[str, Any]:
+    return asyncio.run(run_all(plan, workdir, problems))
 
-    report = {
-        "started_at": stamp.isoformat(),
-        "argv": sys.argv[1:],
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "plan": plan.__dict__,
+
+def failed(results: dict[str, Any], problems: list[str]) -> bool:
+    return bool(problems) or not all(sc.final_right for sc in results["scenarios"])
+
+
+def details(plan: Plan, results: dict[str, Any]) -> dict[str, Any]:
+    return {
         "target": TARGET,
         "register_s": round(results["register_s"], 2),
-        "table": rows,
-        "scenarios": [sc.as_dict() for sc in scenarios],
+        "scenarios": [sc.as_dict() for sc in results["scenarios"]],
         "warm_up": results["warm_up"].as_dict(),
-        "problems": problems,
     }
-    args.results.mkdir(parents=True, exist_ok=True)
-    name = f"mqtt-{stamp.strftime('%Y%m%dT%H%M%SZ')}{'-smoke' if plan.smoke else ''}.json"
-    path = args.results / name
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwritten to {path}")
 
-    if problems or not all(sc.final_right for sc in scenarios):
-        return 1
-    if args.check_targets and any(row["result"] == "MISSED" for row in rows):
-        return 3
-    return 0
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--watch"]:
+        return watch_main()
+    return script.main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-"""The storage reference: how many durable one-row commits a second this disk takes.
+"""The storage reference: how many durable commits, and rows, a second this disk takes.
 
-The same pragmas as pushgod's store (WAL, synchronous as given, BEGIN IMMEDIATE), one
-message-sized row per transaction, for a fixed time, in a process of its own. Prints one
-JSON object: {"commits": N, "elapsed_s": S, "synchronous": ...}.
+The same pragmas as pushgod's store (WAL, synchronous as given, BEGIN IMMEDIATE), N
+message-sized rows per transaction (1: the disk's commit rate; more: a group commit, the
+most a writer batching N waiting sends can do), for a fixed time, in a process of its
+own. Prints one JSON object: {"commits": C, "rows": R, "elapsed_s": S, ...}.
 
-    python bench/raw_sqlite.py DB_PATH --seconds 5 [--synchronous full|normal]
+    python bench/raw_sqlite.py DB_PATH --seconds 5 [--synchronous full|normal] [--rows N]
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 ROW = json.dumps({"title": "bench", "body": "x" * 200, "severity": "normal", "tags": []})
 
 
-def run(path: str, seconds: float, synchronous: str) -> dict[str, object]:
+def run(path: str, seconds: float, synchronous: str, rows: int) -> dict[str, object]:
     db = sqlite3.connect(path, isolation_level=None)
     try:
         db.execute("PRAGMA journal_mode=wal")
@@ -34,14 +35,21 @@ def run(path: str, seconds: float, synchronous: str) -> dict[str, object]:
         now = start
         while now < deadline:
             db.execute("BEGIN IMMEDIATE")
-            db.execute(
-                "INSERT INTO rows (id, channel_id, data) VALUES (?, ?, ?)",
-                (secrets.token_hex(16), "C" * 26, ROW),
-            )
+            for _ in range(rows):
+                db.execute(
+                    "INSERT INTO rows (id, channel_id, data) VALUES (?, ?, ?)",
+                    (secrets.token_hex(16), "C" * 26, ROW),
+                )
             db.execute("COMMIT")
             commits += 1
             now = time.perf_counter()
-        return {"commits": commits, "elapsed_s": now - start, "synchronous": synchronous}
+        return {
+            "commits": commits,
+            "rows": commits * rows,
+            "rows_per_commit": rows,
+            "elapsed_s": now - start,
+            "synchronous": synchronous,
+        }
     finally:
         db.close()
 
@@ -51,8 +59,9 @@ def main() -> None:
     parser.add_argument("db")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--synchronous", choices=("full", "normal"), default="full")
+    parser.add_argument("--rows", type=int, default=1, help="rows per commit")
     args = parser.parse_args()
-    print(json.dumps(run(args.db, args.seconds, args.synchronous)))
+    print(json.dumps(run(args.db, args.seconds, args.synchronous, args.rows)))
 
 
 if __name__ == "__main__":

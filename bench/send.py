@@ -13,36 +13,34 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from harness import BenchError, Server, clean_environ, free_port, start_server  # noqa: E402
+import script  # noqa: E402
+from harness import Server, clean_environ, free_port, start_server  # noqa: E402
 from loadgen import LoadResult, check_envelope, post_once, run_load, send_each, session  # noqa: E402
+from report import NOISY_OTHER_CPU, Headline, add_common_arguments, at_least, smoke_suffix  # noqa: E402
 
 SCENARIOS = ("bare", "hot", "rotate", "cold-verify", "hot-normal", "group-commit", "bare-end")
 LOADS = ("bare", "hot", "rotate", "hot-normal", "bare-end")
 TARGETS = {"hot": 0.40, "rotate": 0.30}
-LEGEND = {
+SCENARIO_LEGEND = {
     "bare": "bare aiohttp handler returning the same envelope (the reference rate)",
     "hot": "pushgod, one channel, synchronous=full (durable commits), msg/s vs bare",
     "rotate": "pushgod, sends rotate over N channels with different passwords, cache warm",
     "cold-verify": "first send on a never-verified channel (argon2id) vs the next send, median",
     "hot-normal": "pushgod, one channel, PUSHGOD_STORAGE_SYNCHRONOUS=normal, msg/s vs bare",
-    "group-commit": "pushgod committed msg/s (rows in the db) vs raw one-row durable commits/s",
+    "group-commit": "pushgod committed msg/s (rows in the db) vs raw SQLite group commits",
     "bare-end": "bare aiohttp again after pushgod; the reference is the mean of both",
 }
 MESSAGE_BODY = "The nightly backup finished in 42 s; 1.2 GiB written."
@@ -60,6 +58,10 @@ class Plan:
 
 
 def plan_from(args: argparse.Namespace) -> Plan:
+    if args.duration <= 0 or args.warmup < 0 or args.concurrency < 1 or args.channels < 1:
+        raise SystemExit("send: duration, concurrency and channels must be positive")
+    if args.cold < 1:
+        raise SystemExit("send: --cold must be at least 1")
     if args.smoke:
         return Plan(0.5, 0.2, min(args.concurrency, 4), 4, 2, 0.3, True)
     return Plan(
@@ -155,12 +157,12 @@ def count_messages(workdir: Path) -> int:
         db.close()
 
 
-def raw_sqlite(workdir: Path, seconds: float, synchronous: str) -> dict[str, Any]:
-    """The raw commit reference, in a process of its own."""
-    path = workdir / f"raw-{synchronous}.db"
+def raw_sqlite(workdir: Path, seconds: float, synchronous: str, rows: int) -> dict[str, Any]:
+    """The raw commit reference, in a process of its own, `rows` rows per commit."""
+    path = workdir / f"raw-{synchronous}-{rows}.db"
     argv = [sys.executable, str(BENCH / "raw_sqlite.py"), str(path)]
     out = subprocess.run(
-        [*argv, "--seconds", str(seconds), "--synchronous", synchronous],
+        [*argv, "--seconds", str(seconds), "--synchronous", synchronous, "--rows", str(rows)],
         capture_output=True,
         check=True,
         text=True,
@@ -168,6 +170,7 @@ def raw_sqlite(workdir: Path, seconds: float, synchronous: str) -> dict[str, Any
     )
     result: dict[str, Any] = json.loads(out.stdout)
     result["commits_per_s"] = result["commits"] / result["elapsed_s"]
+    result["rows_per_s"] = result["rows"] / result["elapsed_s"]
     return result
 
 
@@ -298,9 +301,6 @@ async def bare(plan: Plan, workdir: Path, hot: tuple[str, str], problems: list[s
 
 # --- report ----------------------------------------------------------------------------
 
-NOISY_OTHER_CPU = 25.0
-"""Percent of one CPU used by other processes in a window above which we warn."""
-
 
 def _rate(rate: float) -> str:
     return f"{rate:,.0f} msg/s"
@@ -331,7 +331,7 @@ def reference_rate(results: dict[str, Any]) -> float:
     return (before.rate + after.rate) / 2
 
 
-def build_table(results: dict[str, Any]) -> list[dict[str, str]]:
+def table(plan: Plan, results: dict[str, Any]) -> list[dict[str, str]]:
     reference = reference_rate(results)
     bare_cost = (cost(results["bare"]) + cost(results["bare-end"])) / 2
     rows: list[dict[str, str]] = []
@@ -376,61 +376,95 @@ def build_table(results: dict[str, Any]) -> list[dict[str, str]]:
         f"{first / second:.1f}x" if second else "-",
         **{"non-200": str(len(cold["errors"]))},
     )
-    group, raw = results["group"], results["raw"]
+    group, raw, raw_group = results["group"], results["raw"], results["raw-group"]
     row(
         "group-commit",
         _rate(group["committed_per_s"]),
-        f"{raw['commits_per_s']:,.0f} commit/s",
-        f"{group['committed_per_s'] / raw['commits_per_s']:.2f}",
+        f"{raw_group['rows_per_s']:,.0f} rows/s in commits of {raw_group['rows_per_commit']}; "
+        f"{raw['commits_per_s']:,.0f} commit/s of 1",
+        f"{group['committed_per_s'] / raw_group['rows_per_s']:.2f}",
     )
     return rows
 
 
-def noise_notes(results: dict[str, Any]) -> list[str]:
-    notes = []
+def headlines(plan: Plan, results: dict[str, Any]) -> list[Headline]:
+    reference = reference_rate(results)
+    hot, rotate = results["hot"], results["rotate"]
+    group, raw_group = results["group"], results["raw-group"]
+    cold = results["cold"]
+    first, second = cold["median_first_ms"], cold["median_second_ms"]
+    bare = f"bare aiohttp {_rate(reference)}"
+    return [
+        Headline(
+            "1 send",
+            f"POST /message, concurrency {plan.concurrency}",
+            _rate(hot.rate),
+            bare,
+            *at_least(hot.rate / reference, TARGETS["hot"]),
+        ),
+        Headline(
+            "2 durable",
+            "committed msg/s (synchronous=full)",
+            _rate(group["committed_per_s"]),
+            f"raw SQLite {raw_group['rows_per_s']:,.0f} rows/s "
+            f"(commits of {raw_group['rows_per_commit']})",
+            f"{group['committed_per_s'] / raw_group['rows_per_s']:.2f}",
+        ),
+        Headline(
+            "3 password",
+            f"sends over {plan.channels} channels, cache warm",
+            _rate(rotate.rate),
+            bare,
+            *at_least(rotate.rate / reference, TARGETS["rotate"]),
+        ),
+        Headline(
+            "3 password",
+            "first send on a channel (argon2id)",
+            f"{first:.1f} ms",
+            f"its second send {second:.1f} ms",
+            f"{first / second:.1f}x" if second else "-",
+        ),
+    ]
+
+
+def notes(plan: Plan, results: dict[str, Any]) -> list[str]:
+    found = []
     noisy = {}
     for name in LOADS:
         result: LoadResult = results[name]
         noisy[name] = 100 * result.other_cpu_s / result.duration_s
         if result.errors:
-            notes.append(f"{name}: {result.errors} failed requests, e.g. {result.error_samples[0]}")
+            found.append(f"{name}: {result.errors} failed requests, e.g. {result.error_samples[0]}")
     written = [
         f"{name} {results[name].disk_bytes / max(results[name].ok_total, 1) / 1024:.1f} KiB"
         for name in ("hot", "rotate", "hot-normal")
     ]
-    notes.append("the daemon wrote to disk per message: " + ", ".join(written))
+    found.append("the daemon wrote to disk per message: " + ", ".join(written))
     if max(noisy.values()) > NOISY_OTHER_CPU:
-        notes.append(
+        found.append(
             "other processes used up to "
             f"{max(noisy.values()):.0f}% of a CPU during the measured windows: the rates "
             "and ratios are disturbed; the cost ratio is the steadier figure"
         )
-    return notes
+    return found
 
 
-def print_table(rows: list[dict[str, str]], plan: Plan, notes: list[str]) -> None:
-    columns = list(rows[0])
-    widths = [max(len(c), *(len(row[c]) for row in rows)) for c in columns]
-    print()
-    print(
+NAME = "send"
+LEGEND = (
+    "\n".join(f"{name:<13} {text}" for name, text in SCENARIO_LEGEND.items())
+    + """
+srv us/msg: server process CPU per measured message; cost ratio: bare's us/msg
+over this one's; cpu%: server, client and other processes during the measured
+window, in percent of one CPU"""
+)
+
+
+def title(plan: Plan) -> str:
+    return (
         f"pushgod send benchmark: concurrency {plan.concurrency}, {plan.duration_s:g} s "
         f"per scenario after {plan.warmup_s:g} s warm-up, {os.cpu_count()} CPUs"
-        + (" (smoke: tiny numbers, no meaning)" if plan.smoke else "")
+        + smoke_suffix(plan.smoke)
     )
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(row[c].ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    print()
-    for name in SCENARIOS:
-        print(f"  {name:<13} {LEGEND[name]}")
-    print(
-        "  srv us/msg: server process CPU per measured message; cost ratio: bare's us/msg\n"
-        "  over this one's; cpu%: server, client and other processes during the measured\n"
-        "  window, in percent of one CPU"
-    )
-    for note in notes:
-        print(f"  note: {note}")
 
 
 def run(plan: Plan, workdir: Path, problems: list[str]) -> dict[str, Any]:
@@ -447,7 +481,8 @@ def run(plan: Plan, workdir: Path, problems: list[str]) -> dict[str, Any]:
 
     async def scenarios() -> dict[str, Any]:
         results: dict[str, Any] = {"bare": await bare(plan, workdir, hot, problems)}
-        results["raw"] = raw_sqlite(workdir, plan.raw_s, "full")
+        results["raw"] = raw_sqlite(workdir, plan.raw_s, "full", 1)
+        results["raw-group"] = raw_sqlite(workdir, plan.raw_s, "full", plan.concurrency)
         full = await pushgod_full(plan, workdir, hot, rotating, cold, problems)
         results.update(full)
         results["hot-normal"] = await pushgod_normal(plan, workdir, hot, problems)
@@ -459,7 +494,7 @@ def run(plan: Plan, workdir: Path, problems: list[str]) -> dict[str, Any]:
     return results
 
 
-def to_json(results: dict[str, Any]) -> dict[str, Any]:
+def details(plan: Plan, results: dict[str, Any]) -> dict[str, Any]:
     def convert(value: Any) -> Any:
         if isinstance(value, LoadResult):
             return value.as_dict()
@@ -467,73 +502,26 @@ def to_json(results: dict[str, Any]) -> dict[str, Any]:
             return {k: convert(v) for k, v in value.items()}
         return value
 
-    return {k: convert(v) for k, v in results.items()}
+    return {"targets": TARGETS, "scenarios": {k: convert(v) for k, v in results.items()}}
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per load")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--channels", type=int, default=100, help="channels in 'rotate'")
     parser.add_argument("--cold", type=int, default=10, help="channels in 'cold-verify'")
-    parser.add_argument("--smoke", action="store_true", help="every scenario for a moment")
-    parser.add_argument(
-        "--results", type=Path, default=BENCH / "results", help="where the JSON goes"
-    )
-    parser.add_argument(
-        "--check-targets", action="store_true", help="exit 3 when a target is missed"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
-    args = parser.parse_args(argv)
-    if args.duration <= 0 or args.warmup < 0 or args.concurrency < 1 or args.channels < 1:
-        parser.error("duration, concurrency and channels must be positive")
-    if args.cold < 1:
-        parser.error("--cold must be at least 1")
-    plan = plan_from(args)
+    add_common_arguments(parser)
+    return parser
 
-    workdir = Path(tempfile.mkdtemp(prefix="pushgod-bench-"))
-    problems: list[str] = []
-    stamp = datetime.now(UTC)
-    try:
-        results = run(plan, workdir, problems)
-    except (BenchError, subprocess.SubprocessError, OSError) as error:
-        print(f"bench: {error}", file=sys.stderr)
-        return 1
-    finally:
-        if args.keep:
-            print(f"bench: data kept in {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
-    rows = build_table(results)
-    notes = noise_notes(results) + problems
-    print_table(rows, plan, notes)
+def failed(results: dict[str, Any], problems: list[str]) -> bool:
+    return bool(problems) or any(results[name].errors for name in LOADS)
 
-    report = {
-        "started_at": stamp.isoformat(),
-        "argv": sys.argv[1:],
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "plan": plan.__dict__,
-        "targets": TARGETS,
-        "table": rows,
-        "scenarios": to_json(results),
-        "problems": problems,
-    }
-    args.results.mkdir(parents=True, exist_ok=True)
-    path = args.results / f"{stamp.strftime('%Y%m%dT%H%M%SZ')}{'-smoke' if plan.smoke else ''}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwritten to {path}")
 
-    if any(results[name].errors for name in LOADS) or problems:
-        return 1
-    if args.check_targets and any(row["result"] == "MISSED" for row in rows):
-        return 3
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    return script.main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":
