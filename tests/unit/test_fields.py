@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -505,3 +506,28 @@ def test_any_severity_text(value: str | None) -> None:
         return
     assert strict is lenient
     assert value is not None and value.strip().lower() == strict.value
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b'{"a": 1, "b": {"c": 2, "c": 3}}', ErrorCode.INVALID_JSON_DATA),
+        (b'{"a": NaN}', ErrorCode.INVALID_JSON_SYNTAX),
+        (b'{"a": 1e400}', ErrorCode.INVALID_JSON_SYNTAX),
+        (b'{"a": "\xff"}', ErrorCode.INVALID_JSON_SYNTAX),
+        (b"", ErrorCode.INVALID_JSON_SYNTAX),
+    ],
+)
+def test_strict_json_refuses(raw: bytes, code: ErrorCode) -> None:
+    with pytest.raises(PushgodError) as caught:
+        f.strict_json(raw)
+    assert caught.value.code is code
+
+
+def test_strict_json_reads_what_json_loads_reads() -> None:
+    """The shared decoder keeps json.loads's reading of bytes, UTF-16 and -32 included."""
+    document = {"title": "Größe ✓", "n": [1, 2.5, None, True], "o": {"k": "v"}}
+    for encoding in ("utf-8", "utf-16", "utf-32"):
+        raw = json.dumps(document, ensure_ascii=False).encode(encoding)
+        assert f.strict_json(raw) == json.loads(raw) == document
+    assert f.strict_json(json.dumps(document)) == document
