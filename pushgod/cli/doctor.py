@@ -7,12 +7,17 @@ import asyncio
 import json
 import pwd
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
-from pushgod.config import Settings
-from pushgod.doctor.checks import NETWORK_TIMEOUT_S, Options, invalid_config, run
 from pushgod.doctor.files import DAEMON_USER
-from pushgod.doctor.report import Check, Status
-from pushgod.model.errors import PushgodError
+from pushgod.doctor.report import NETWORK_TIMEOUT_S, Check, Status
+
+if TYPE_CHECKING:
+    from pushgod.config import Settings
+    from pushgod.model.errors import PushgodError
+
+# The checks are imported when doctor runs: they pull in aiomqtt, which every other
+# command, `serve` included, would otherwise load at start.
 
 DESCRIPTION = (
     "check the configuration, the database (integrity, migrations), the data directory's "
@@ -24,12 +29,16 @@ DESCRIPTION = (
 
 
 def doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from pushgod.doctor.checks import Options, run
+
     options = Options(user=args.user, timeout_s=args.timeout, thorough=args.full)
     return render(asyncio.run(run(settings, options)), args.json)
 
 
 def doctor_invalid_config(args: argparse.Namespace, error: PushgodError) -> int:
     """main() calls this instead of `doctor` when the settings do not load."""
+    from pushgod.doctor.checks import invalid_config
+
     return render(invalid_config(error), args.json)
 
 

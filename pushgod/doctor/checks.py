@@ -12,7 +12,7 @@ from pushgod.doctor.clock import clock_check, clock_sync_check
 from pushgod.doctor.database import database_checks
 from pushgod.doctor.files import config_check, daemon_owner, data_dir_check, data_files_check
 from pushgod.doctor.public_url import public_url_check
-from pushgod.doctor.report import Check, failed, skipped
+from pushgod.doctor.report import NETWORK_TIMEOUT_S, Check, failed, skipped
 from pushgod.model.errors import PushgodError
 from pushgod.store.database import DATABASE_FILE
 
@@ -29,7 +29,6 @@ NAMES = (
     "mqtt_dynsec",
     "public_url",
 )
-NETWORK_TIMEOUT_S = 5.0
 DATABASE_DEADLINE_S = 60.0
 """How long the integrity check may read; a Raspberry Pi's SD card reads ~20 MB/s."""
 CONFIG_FIX = "correct or remove it; `pushgod config example` lists every key with its meaning"

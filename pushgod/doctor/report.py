@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass
 from enum import StrEnum
 
+NETWORK_TIMEOUT_S = 5.0
+"""How long each network check may take unless `pushgod doctor --timeout` says otherwise."""
+
 
 class Status(StrEnum):
     PASS = "pass"  # noqa: S105 - a status, not a password

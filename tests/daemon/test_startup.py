@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -120,3 +122,20 @@ def test_a_second_daemon_on_the_same_data_refuses_with_one_line(
     assert first.stop() == 0
     second.spawn()  # the lock goes with the process that held it
     second.wait_notify("READY=1", 20.0)
+
+
+def test_serve_does_not_load_the_mqtt_client_when_mqtt_is_off() -> None:
+    """Regression: every command, `serve` included, imported aiomqtt and paho (20 ms of a
+    start on the development VM) through `pushgod doctor`'s checks, even with MQTT off.
+    The checks now load when doctor runs; the bridge loads the client when MQTT is on."""
+    program = """
+import sys
+from pushgod.cli.main import build_parser
+import pushgod.daemon, pushgod.http.app
+build_parser().parse_args(["serve"])
+print(sorted({name.split(".")[0] for name in sys.modules} & {"aiomqtt", "paho", "mcp"}))
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert run.stdout.strip() == "[]", run.stdout
