@@ -6,6 +6,8 @@ Sessions are stateful (`Mcp-Session-Id`), so 2025-era clients get a GET stream f
 notifications; the manager routes 2026-07-28 requests (by their `MCP-Protocol-Version` header) to
 its per-request path on its own. Each session is bound to the principal that opened it (client id,
 issuer, subject of the access token): the same session id under another principal answers 404.
+The one call assistants repeat, a tool call in a session, may skip the SDK's transport
+(mcp/direct.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from sse_starlette.sse import AppStatus
 from starlette.authentication import AuthCredentials
 
+from pushgod.mcp.direct import DirectCalls, DirectTools
 from pushgod.mcp.guard import Guard, body_too_large
 from pushgod.mcp.transport import AsgiBridge
 
@@ -59,8 +62,10 @@ class McpEndpoint:
         allowed_hosts: Sequence[str] = (),
         allowed_origins: Sequence[str] = (),
         guard: Guard | None = None,
+        direct: DirectTools | None = None,
     ) -> None:
-        """`guard` checks Host and Origin; without one, a Guard of the two allowlists."""
+        """`guard` checks Host and Origin; without one, a Guard of the two allowlists. Calls of
+        the `direct` tools may be answered without the SDK's transport (mcp/direct.py)."""
         self.guard = guard or Guard(allowed_hosts, allowed_origins)
         # Only creates the session manager; the Starlette app it returns is not served.
         server.streamable_http_app(
@@ -74,15 +79,22 @@ class McpEndpoint:
         )
         self._manager = server.session_manager
         self._bridge = AsgiBridge(self._manager.handle_request)
+        self._direct = DirectCalls(self._manager, direct) if direct is not None else None
 
     async def handle(
-        self, request: web.Request, *, access_token: AccessToken, scopes: Sequence[str]
+        self,
+        request: web.Request,
+        *,
+        access_token: AccessToken,
+        scopes: Sequence[str],
+        message: Any = None,
     ) -> web.StreamResponse:
         """Serve one /mcp request on behalf of an already verified `access_token`.
 
         `scopes` are the scopes granted to this request (`scope["auth"]`). The token becomes the
         SDK's authenticated user: tools read it with `get_access_token()`, and the session manager
-        binds each new session to its principal.
+        binds each new session to its principal. `message` is the POST body as `direct.parse`
+        read it, for the direct path; None leaves the request to the SDK.
         """
         rejection = self.guard.reject(request)
         if rejection is not None:
@@ -90,6 +102,10 @@ class McpEndpoint:
         user = AuthenticatedUser(access_token)
         reset = auth_context_var.set(user)
         try:
+            if message is not None and self._direct is not None:
+                answer = await self._direct.answer(request, message, user)
+                if answer is not None:
+                    return answer
             return await self._bridge(request, {"user": user, "auth": AuthCredentials(scopes)})
         except web.HTTPRequestEntityTooLarge:
             return body_too_large(request.client_max_size)

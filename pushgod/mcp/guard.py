@@ -19,6 +19,7 @@ transport errors: `{"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "mes
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -106,6 +107,7 @@ def jsonrpc_error(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=json.dumps(body), content_type="application/json")
 
 
+@functools.lru_cache(maxsize=64)  # every /mcp request parses its Host twice (route, endpoint)
 def _parse_host(value: str) -> _HostPort | None:
     """`name`, `name:port`, `[v6]` or `[v6]:port`, lowercased; None when malformed."""
     match = _HOST.fullmatch(value.strip().lower())

@@ -14,17 +14,17 @@ because only HTTP can carry that challenge.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
-import json
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, web
 
 from pushgod.http.keys import SERVICES, SETTINGS
 from pushgod.http.requests import bearer_token
 from pushgod.mcp.guard import Guard, body_too_large
-from pushgod.mcp.tools import BY_NAME, CHANNELS_URI
+from pushgod.mcp.tools import BY_NAME, CHANNELS_URI, QUIET
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.oauth import SUPPORTED_SCOPES, OAuthScope
 from pushgod.oauth.requests import CORS_HEADERS, issuer, resource
@@ -54,12 +54,14 @@ class LazyEndpoint:
         # Imported in a thread, so that the loop goes on serving while the SDK loads.
         await asyncio.to_thread(importlib.import_module, "pushgod.mcp.endpoint")
         from pushgod.mcp import server
+        from pushgod.mcp.direct import DirectTools
         from pushgod.mcp.endpoint import McpEndpoint
 
-        settings = self._app[SETTINGS].mcp
+        settings, services = self._app[SETTINGS].mcp, self._app[SERVICES]
         endpoint = McpEndpoint(
-            server.build(self._app[SERVICES], underscored_names=settings.underscored_tool_names),
+            server.build(services, underscored_names=settings.underscored_tool_names),
             guard=self.guard,
+            direct=DirectTools(QUIET, functools.partial(server.call_tool, services)),
         )
         lifespan = endpoint.lifespan(self._app)
         await anext(lifespan)
@@ -121,13 +123,9 @@ def challenge(request: web.Request, error: PushgodError | None) -> web.Response:
     return _challenge(request, 401, "invalid_token", scopes, error.message)
 
 
-def needed_scopes(body: bytes) -> set[str]:
-    """The scopes the JSON-RPC messages in `body` need; what does not parse needs none here
-    (the SDK answers it with a JSON-RPC error)."""
-    try:
-        parsed = json.loads(body)
-    except (ValueError, RecursionError):
-        return set()
+def needed_scopes(parsed: Any) -> set[str]:
+    """The scopes the JSON-RPC messages of a parsed body need; what is not a message needs none
+    here (the SDK answers it with a JSON-RPC error)."""
     needed: set[str] = set()
     for message in parsed if isinstance(parsed, list) else [parsed]:
         if not isinstance(message, dict):
@@ -170,22 +168,25 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return challenge(request, error)
     endpoint = await lazy.get()
     from pushgod.mcp.caller import legacy_token, oauth_token  # loaded with the endpoint
+    from pushgod.mcp.direct import parse
 
-    if principal is None:
-        token = legacy_token(bearer, issuer(request), address)
-        return await endpoint.handle(request, access_token=token, scopes=[])
+    message = None
     if request.method == "POST":
         try:
-            body = await request.read()
+            message = parse(await request.read())
         except web.HTTPRequestEntityTooLarge:
             return body_too_large(request.client_max_size)
-        missing = needed_scopes(body) - principal.scopes
-        if missing:
-            scope = " ".join(sorted(missing))
-            description = f"this call needs the {scope} scope; authorize again asking for it"
-            return _challenge(request, 403, "insufficient_scope", scope, description)
+    if principal is None:
+        token = legacy_token(bearer, issuer(request), address)
+        return await endpoint.handle(request, access_token=token, scopes=[], message=message)
+    missing = needed_scopes(message) - principal.scopes
+    if missing:
+        scope = " ".join(sorted(missing))
+        description = f"this call needs the {scope} scope; authorize again asking for it"
+        return _challenge(request, 403, "insufficient_scope", scope, description)
     token = oauth_token(principal, bearer, issuer(request), address)
-    return await endpoint.handle(request, access_token=token, scopes=sorted(principal.scopes))
+    scopes = sorted(principal.scopes)
+    return await endpoint.handle(request, access_token=token, scopes=scopes, message=message)
 
 
 async def _cors(request: web.BaseRequest, response: web.StreamResponse) -> None:

@@ -104,27 +104,13 @@ def build(services: Services, *, underscored_names: bool) -> Server[dict[str, An
     ) -> ListToolsResult:
         return listing
 
-    async def call_tool(
+    async def on_call_tool(
         ctx: ServerRequestContext[dict[str, Any]], params: CallToolRequestParams
     ) -> CallToolResult:
-        tool = BY_NAME.get(params.name)
-        if tool is None:
-            raise MCPError(INVALID_PARAMS, f"Unknown tool: {params.name}")
-        try:
-            arguments = check_arguments(tool, params.arguments)
-            result = await tool.run(services, current_caller(), arguments)
-        except PushgodError as error:
-            log.info("MCP tool %s failed: %s", tool.name, error.code.value)
-            return _tool_error(error)
-        except Exception:
-            log.exception("MCP tool %s raised", tool.name)
-            return _tool_error(PushgodError(ErrorCode.INTERNAL_ERROR, "internal error"))
-        if result.get("resources_changed"):
+        result = await call_tool(services, params)
+        if not result.is_error and (result.structured_content or {}).get("resources_changed"):
             await _resources_changed(ctx)
-        return CallToolResult(
-            content=[TextContent(type="text", text=_dumps(result))],
-            structured_content=result,
-        )
+        return result
 
     async def list_resources(
         ctx: ServerRequestContext[dict[str, Any]], params: PaginatedRequestParams | None
@@ -153,10 +139,32 @@ def build(services: Services, *, underscored_names: bool) -> Server[dict[str, An
         instructions=INSTRUCTIONS,
         get_tool_input_schema=input_schemas.get,
         on_list_tools=list_tools,
-        on_call_tool=call_tool,
+        on_call_tool=on_call_tool,
         on_list_resources=list_resources,
         on_list_resource_templates=list_templates,
         on_read_resource=read_resource,
+    )
+
+
+async def call_tool(services: Services, params: CallToolRequestParams) -> CallToolResult:
+    """A `tools/call` for the caller of this task (`current_caller`), as both /mcp paths run it:
+    the SDK's, and the direct one (mcp/direct.py). An unknown tool is a JSON-RPC error; a call
+    that fails, a tool error carrying the `error_code` HTTP would answer."""
+    tool = BY_NAME.get(params.name)
+    if tool is None:
+        raise MCPError(INVALID_PARAMS, f"Unknown tool: {params.name}")
+    try:
+        arguments = check_arguments(tool, params.arguments)
+        result = await tool.run(services, current_caller(), arguments)
+    except PushgodError as error:
+        log.info("MCP tool %s failed: %s", tool.name, error.code.value)
+        return _tool_error(error)
+    except Exception:
+        log.exception("MCP tool %s raised", tool.name)
+        return _tool_error(PushgodError(ErrorCode.INTERNAL_ERROR, "internal error"))
+    return CallToolResult(
+        content=[TextContent(type="text", text=_dumps(result))],
+        structured_content=result,
     )
 
 

@@ -464,6 +464,13 @@ BY_NAME: Final[dict[str, Tool]] = {
 }
 """Every tool under both its names: calls by either work whatever the listing shows."""
 
+QUIET: Final[frozenset[str]] = frozenset(
+    name for name, tool in BY_NAME.items() if tool.scope is OAuthScope.TOOLS
+)
+"""The tools that send the client nothing but their result, under both names: all but the
+channel tools, which may tell it that its resources changed. /mcp answers a call of one of
+these without the SDK's transport (mcp/direct.py)."""
+
 
 def check_arguments(tool: Tool, arguments: dict[str, Any] | None) -> dict[str, Any]:
     """The arguments, shape-checked against the tool's schema (unknown fields refused)."""

@@ -121,15 +121,16 @@ class Authenticator:
             raise PushgodError(
                 ErrorCode.INSUFFICIENT_SCOPE, f"the access token lacks the {OAuthScope.TOOLS} scope"
             )
-        # Checked before the channel is read, so that an assistant cannot probe which
-        # channels exist.
-        if channel_id not in oauth_rows.grant_channels(self._store.tables, grant.grant_id):
+        # A channel the grant does not hold is not read, so that an assistant cannot probe
+        # which channels exist; a deleted one leaves every grant (ON DELETE CASCADE).
+        channel = oauth_rows.bound_channel(self._store.tables, grant.grant_id, channel_id)
+        if channel is None:
             raise PushgodError(
                 ErrorCode.CHANNEL_NOT_BOUND,
                 f"channel {channel_id} is not bound to this assistant; bind it with "
                 "pushgo.channel.bind.start",
             )
-        return self.channel(channel_id)
+        return channel
 
     def remembered_sender(self, channel_id: str, credentials: Credentials) -> str | None:
         """For a send route: the hash its body password was verified against before.

@@ -297,20 +297,14 @@ class OAuth:
 
     def authenticate(self, bearer: str | None, resource: str) -> Principal:
         """The principal of a live access token issued for `resource`, else raise."""
-        tables = self._ctx.store.tables
-        row = None
+        found = None
         if bearer is not None and bearer.startswith(ACCESS_TOKEN_PREFIX):
-            row = rows.token(tables, token_hash(bearer))
-        grant = rows.grant(tables, row.grant_id) if row else None
-        if (
-            row is None
-            or grant is None
-            or row.kind != "access"
-            or row.expires_at <= self._ctx.clock()
-        ):
+            found = rows.token_and_grant(self._ctx.store.tables, token_hash(bearer))
+        if found is None or found[0].kind != "access" or found[0].expires_at <= self._ctx.clock():
             raise PushgodError(
                 ErrorCode.AUTHENTICATION_FAILED, "the access token is unknown, revoked or expired"
             )
+        row, grant = found
         if grant.resource != resource:
             raise PushgodError(
                 ErrorCode.AUTHENTICATION_FAILED, "the access token was issued for another resource"

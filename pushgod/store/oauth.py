@@ -6,6 +6,7 @@ import json
 from dataclasses import astuple, dataclass
 
 from pushgod.model.errors import ErrorCode, PushgodError
+from pushgod.store.channels import ChannelRow
 from pushgod.store.tables import Tables
 from pushgod.store.writer import WriteTx
 
@@ -134,6 +135,17 @@ def grants(tables: Tables, client_id: str | None = None) -> list[GrantRow]:
     return [GrantRow(*row) for row in rows]
 
 
+def bound_channel(tables: Tables, grant_id: str, channel_id: str) -> ChannelRow | None:
+    """The channel, if the grant holds it, in one read: every OAuth tool call checks it."""
+    row = tables.execute(
+        "SELECT c.id, c.name, c.password_hash, c.retention_count, c.retention_age_ms,"
+        " c.created_at, c.updated_at, c.e2ee FROM oauth_grant_channels g"
+        " JOIN channels c ON c.id = g.channel_id WHERE g.grant_id = ? AND g.channel_id = ?",
+        (grant_id, channel_id),
+    ).fetchone()
+    return ChannelRow(*row) if row else None
+
+
 def grant_channels(tables: Tables, grant_id: str) -> list[str]:
     rows = tables.execute(
         "SELECT channel_id FROM oauth_grant_channels WHERE grant_id = ? ORDER BY added_at,"
@@ -223,6 +235,17 @@ _TOKEN_ROWS = (
     "SELECT hash, kind, grant_id, scope, created_at, expires_at, rotated_at"  # noqa: S105
     " FROM oauth_tokens"
 )
+
+
+def token_and_grant(tables: Tables, token_hash: str) -> tuple[OAuthTokenRow, GrantRow] | None:
+    """A token and its grant, in one read: every /mcp request with an access token needs both."""
+    row = tables.execute(
+        "SELECT t.hash, t.kind, t.grant_id, t.scope, t.created_at, t.expires_at, t.rotated_at,"
+        " g.id, g.client_id, g.scope, g.resource, g.created_at, g.expires_at, g.last_used_at"
+        " FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id WHERE t.hash = ?",
+        (token_hash,),
+    ).fetchone()
+    return (OAuthTokenRow(*row[:7]), GrantRow(*row[7:])) if row else None
 
 
 def token(tables: Tables, token_hash: str) -> OAuthTokenRow | None:
