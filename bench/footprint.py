@@ -136,7 +136,6 @@ async def measure(
         async with session(1) as client:
             await open_session(client, server.url + "/mcp", extra["PUSHGOD_SERVER_GATEWAY_TOKEN"])
         after_mcp = memory_bytes(server.pid)
-        before_streams = memory_bytes(server.pid)
         streams = await Client.start(workdir, server.url, channel, plan.streams, "protocol")
         try:
             hello = await streams.read(CONNECT_WAIT_S)
@@ -157,7 +156,6 @@ async def measure(
         "bare_rss_bytes": statistics.median(bare_rss),
         "idle_rss_bytes": idle,
         "after_mcp_rss_bytes": after_mcp,
-        "before_streams_rss_bytes": before_streams,
         "with_streams_rss_bytes": with_streams,
         "streams": plan.streams,
     }
@@ -192,7 +190,7 @@ def headlines(plan: Plan, results: dict[str, Any]) -> list[Headline]:
     idle, bare_rss = _mib(results["idle_rss_bytes"]), _mib(results["bare_rss_bytes"])
     streams = results["streams"]
     per_stream_kb = (
-        (results["with_streams_rss_bytes"] - results["before_streams_rss_bytes"]) / streams / 1024
+        (results["with_streams_rss_bytes"] - results["after_mcp_rss_bytes"]) / streams / 1024
     )
     return [
         Headline(
@@ -231,7 +229,7 @@ def headlines(plan: Plan, results: dict[str, Any]) -> list[Headline]:
             "7 footprint",
             f"RSS with {streams:,} idle SSE streams",
             f"{_mib(results['with_streams_rss_bytes']):.1f} MiB",
-            f"before them {_mib(results['before_streams_rss_bytes']):.1f} MiB",
+            f"before them {_mib(results['after_mcp_rss_bytes']):.1f} MiB",
             f"{per_stream_kb:.1f} KiB/stream",
         ),
     ]

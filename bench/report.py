@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -73,21 +74,16 @@ def machine() -> dict[str, Any]:
     }
 
 
-def print_table(
-    title: str,
-    rows: list[dict[str, str]],
-    legend: str,
-    notes: list[str],
-    *,
-    grouped: bool = False,
-) -> None:
-    """`rows` share their keys; when `grouped`, a blank line goes where `scenario` changes."""
+def print_table(title: str, rows: list[dict[str, str]], legend: str, notes: list[str]) -> None:
+    """`rows` share their keys. When a scenario has several rows, a blank line goes between
+    scenarios."""
     columns = list(rows[0])
     widths = [max(len(c), *(len(row[c]) for row in rows)) for c in columns]
     print()
     print(title)
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     print("  ".join("-" * w for w in widths))
+    grouped = any(a["scenario"] == b["scenario"] for a, b in itertools.pairwise(rows))
     previous = rows[0]["scenario"]
     for row in rows:
         if grouped and row["scenario"] != previous:

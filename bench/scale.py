@@ -37,7 +37,8 @@ from send import body_for, create_channels, daemon_environ, start_daemon, stop  
 
 NEWEST_TARGET_MS = 5.0
 PAGE = 50
-FILL_BATCH = 20_000
+FILL_ROUNDS = 200
+"""Rounds over every channel per transaction of the fill."""
 THING_CONCURRENCY = 16
 
 
@@ -144,63 +145,54 @@ def disk_bytes(path: Path) -> int:
 def fill_messages(path: Path, plan: Plan) -> int:
     """Clone each channel's one real message up to its share; returns the rows added.
 
-    Rows are written as pushgod writes them (store/messages.py): a `changes` row without
-    data and a `messages` row whose JSON holds everything but the indexed columns.
+    The clones go through pushgod's own row writer (`store.messages.insert`, its change row
+    included), in large transactions on a connection of our own: the rows are the ones a
+    send writes, only the service layer's per-request work is skipped.
     """
-    db = sqlite3.connect(path, isolation_level=None)
+    from peewee import SqliteDatabase
+
+    from pushgod.store import messages as message_rows
+    from pushgod.store.tables import Tables
+    from pushgod.store.writer import WriteTx
+
+    db = SqliteDatabase(str(path), pragmas={"synchronous": "off"})  # set-up, not measured
+    tables = Tables(db)
     try:
-        db.execute("PRAGMA synchronous=OFF")  # the fill is set-up, not what is measured
-        templates = db.execute(
-            "SELECT m.channel_id, m.data, c.at FROM messages m JOIN changes c ON c.seq = m.seq"
-        ).fetchall()
+        cursor = db.connection().execute("SELECT * FROM messages")
+        columns = [column[0] for column in cursor.description]
+        templates = [
+            {
+                k: v
+                for k, v in message_rows.decode(dict(zip(columns, row, strict=True))).items()
+                if k != "seq"
+            }
+            for row in cursor.fetchall()
+        ]
         if len(templates) != plan.channels:
             raise BenchError(f"expected {plan.channels} template messages, found {len(templates)}")
-        (seq,) = db.execute("SELECT max(seq) FROM changes").fetchone()
         clones = plan.per_channel - 1
-        now_ms = int(time.time() * 1000)
         # The oldest clone is an hour old: inside any retention age, spread like traffic.
-        first_ms = now_ms - 3_600_000
+        first_ms = int(time.time() * 1000) - 3_600_000
         step_ms = 3_600_000 / max(1, clones * plan.channels)
         added = 0
-        changes: list[tuple[Any, ...]] = []
-        messages: list[tuple[Any, ...]] = []
-        for round_ in range(clones):
-            for channel_id, data, _at in templates:
-                seq += 1
-                at = int(first_ms + added * step_ms)
-                message_id = random.randbytes(16).hex()
-                row = json.loads(data)
-                row["op_id"] = random.randbytes(16).hex()
-                row["title"] = f"bench {round_}"
-                row["occurred_at"] = at
-                changes.append((seq, channel_id, "message", message_id, "created", at))
-                messages.append(
-                    (seq, message_id, channel_id, at, json.dumps(row, separators=(",", ":")))
-                )
-                added += 1
-            if len(messages) >= FILL_BATCH or round_ == clones - 1:
-                _write(db, changes, messages)
-                changes.clear()
-                messages.clear()
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for start in range(0, clones, FILL_ROUNDS):
+            with db.atomic():
+                for round_ in range(start, min(clones, start + FILL_ROUNDS)):
+                    for template in templates:
+                        at = int(first_ms + added * step_ms)
+                        message = template | {
+                            "message_id": random.randbytes(16).hex(),
+                            "op_id": random.randbytes(16).hex(),
+                            "title": f"bench {round_}",
+                            "occurred_at": at,
+                            "created_at": at,
+                        }
+                        message_rows.insert(WriteTx(tables), message)
+                        added += 1
+        db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         return added
     finally:
         db.close()
-
-
-def _write(db: sqlite3.Connection, changes: list[tuple[Any, ...]], messages: list[Any]) -> None:
-    db.execute("BEGIN")
-    db.executemany(
-        "INSERT INTO changes (seq, channel_id, kind, entity_id, action, at, data)"
-        " VALUES (?, ?, ?, ?, ?, ?, NULL)",
-        changes,
-    )
-    db.executemany(
-        "INSERT INTO messages (seq, id, channel_id, created_at, expires_at, data)"
-        " VALUES (?, ?, ?, ?, NULL, ?)",
-        messages,
-    )
-    db.execute("COMMIT")
 
 
 def count_rows(path: Path) -> dict[str, int]:
@@ -333,14 +325,16 @@ def run(plan: Plan, workdir: Path, problems: list[str]) -> dict[str, Any]:
 
 
 def _mean_message_bytes(path: Path) -> float:
-    """What a message is worth: its JSON as a client reads it, averaged over a sample."""
+    """What a message is worth: its JSON as the read API gives it, over a sample."""
+    from pushgod.store import messages as message_rows
+    from pushgod.store.writer import dumps
+
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
     try:
-        (mean,) = db.execute(
-            "SELECT avg(length(data) + length(id) + length(channel_id) + 32)"
-            " FROM (SELECT * FROM messages LIMIT 1000)"
-        ).fetchone()
-        return float(mean or 0.0)
+        rows = db.execute("SELECT * FROM messages LIMIT 1000").fetchall()
+        sizes = [len(dumps(message_rows.decode(dict(row))).encode()) for row in rows]
+        return statistics.mean(sizes) if sizes else 0.0
     finally:
         db.close()
 

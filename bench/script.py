@@ -62,13 +62,7 @@ def run_script(script: Script, plan: Any, keep: bool) -> Outcome:
             return Outcome(report={"plan": plan.__dict__, "error": str(error)}, failed=True)
     rows = script.table(plan, results)
     headlines = script.headlines(plan, results)
-    print_table(
-        script.title(plan),
-        rows,
-        script.LEGEND,
-        script.notes(plan, results) + problems,
-        grouped=script.NAME == "fanout",
-    )
+    print_table(script.title(plan), rows, script.LEGEND, script.notes(plan, results) + problems)
     report = {
         "plan": plan.__dict__,
         "seconds": round(time.perf_counter() - started, 1),

@@ -48,15 +48,17 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]
 
 
 def summary_rows(stdout: str) -> list[list[str]]:
-    """The last table printed: the summary."""
+    """The last table printed: the summary, its scenarios apart by blank lines, then the
+    indented legend."""
     lines = stdout.splitlines()
     header = max(i for i, line in enumerate(lines) if line.startswith("scenario     measure"))
     assert re.split(r"\s{2,}", lines[header].strip()) == COLUMNS
     rows = []
     for line in lines[header + 2 :]:
-        if not line.strip():
+        if line.startswith("  "):
             break
-        rows.append(re.split(r"\s{2,}", line.strip()))
+        if line.strip():
+            rows.append(re.split(r"\s{2,}", line.strip()))
     return rows
 
 
