@@ -15,7 +15,7 @@ import itertools
 import json
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +102,84 @@ async def post_once(
         return response.status, raw, time.perf_counter() - start
 
 
+Call = Callable[[aiohttp.ClientSession], Awaitable[str | None]]
+"""One request of a worker: None when the answer is right, else what is wrong with it."""
+
+
+async def drive(
+    target: str,
+    client: aiohttp.ClientSession,
+    calls: Sequence[Call],
+    *,
+    duration_s: float,
+    warmup_s: float,
+    server_pid: int | None = None,
+) -> LoadResult:
+    """One worker per `Call` on `client`, back to back until the deadline (module doc).
+
+    Requests completing in the measured window count for the rate and the latencies;
+    every failure, warm-up included, is an error.
+    """
+    result = LoadResult(target, len(calls), duration_s, warmup_s)
+    latencies: list[float] = []
+    loop_start = time.perf_counter()
+    window_start = loop_start + warmup_s
+    window_end = window_start + duration_s
+    marks: dict[str, float] = {}
+    disk_before = disk_write_bytes(server_pid) if server_pid is not None else 0
+
+    async def mark_window() -> None:
+        await asyncio.sleep(max(0.0, window_start - time.perf_counter()))
+        marks["client"] = time.process_time()
+        marks["system"] = system_busy_seconds()
+        if server_pid is not None:
+            marks["server"] = cpu_seconds(server_pid)
+        await asyncio.sleep(max(0.0, window_end - time.perf_counter()))
+        result.client_cpu_s = time.process_time() - marks["client"]
+        if server_pid is not None:
+            result.server_cpu_s = cpu_seconds(server_pid) - marks["server"]
+        busy = system_busy_seconds() - marks["system"]
+        result.other_cpu_s = max(0.0, busy - result.client_cpu_s - result.server_cpu_s)
+
+    async def worker(call: Call) -> None:
+        while True:
+            start = time.perf_counter()
+            if start >= window_end:
+                return
+            try:
+                problem = await call(client)
+            except (TimeoutError, aiohttp.ClientError, OSError) as error:
+                result.note_error(f"{type(error).__name__}: {error}")
+                await asyncio.sleep(ERROR_BACKOFF_S)
+                continue
+            done = time.perf_counter()
+            if problem is not None:
+                result.note_error(problem)
+                continue
+            result.ok_total += 1
+            if window_start <= done <= window_end:
+                latencies.append(done - start)
+
+    marker = asyncio.create_task(mark_window())
+    try:
+        await asyncio.gather(*(worker(call) for call in calls))
+        await marker
+    finally:
+        if not marker.done():
+            marker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await marker
+    if server_pid is not None:
+        result.disk_bytes = disk_write_bytes(server_pid) - disk_before
+    result.measured = len(latencies)
+    result.rate = len(latencies) / duration_s
+    if latencies:
+        latencies.sort()
+        result.p50_ms = 1000 * statistics.median(latencies)
+        result.p99_ms = 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+    return result
+
+
 async def run_load(
     target: str,
     url: str,
@@ -113,69 +191,23 @@ async def run_load(
     server_pid: int | None = None,
 ) -> LoadResult:
     """Drive `url` with `concurrency` workers cycling through `bodies`; see the module doc."""
-    result = LoadResult(target, concurrency, duration_s, warmup_s)
-    latencies: list[float] = []
     counter = itertools.count()
-    disk_before = disk_write_bytes(server_pid) if server_pid is not None else 0
+
+    async def post(client: aiohttp.ClientSession) -> str | None:
+        body = bodies[next(counter) % len(bodies)]
+        async with client.post(url, data=body, headers=HEADERS) as response:
+            raw = await response.read()
+            return None if response.status == 200 else f"HTTP {response.status}: {raw[:200]!r}"
+
     async with session(concurrency) as client:
-        loop_start = time.perf_counter()
-        window_start = loop_start + warmup_s
-        window_end = window_start + duration_s
-        marks: dict[str, float] = {}
-
-        async def mark_window() -> None:
-            await asyncio.sleep(max(0.0, window_start - time.perf_counter()))
-            marks["client"] = time.process_time()
-            marks["system"] = system_busy_seconds()
-            if server_pid is not None:
-                marks["server"] = cpu_seconds(server_pid)
-            await asyncio.sleep(max(0.0, window_end - time.perf_counter()))
-            result.client_cpu_s = time.process_time() - marks["client"]
-            if server_pid is not None:
-                result.server_cpu_s = cpu_seconds(server_pid) - marks["server"]
-            busy = system_busy_seconds() - marks["system"]
-            result.other_cpu_s = max(0.0, busy - result.client_cpu_s - result.server_cpu_s)
-
-        async def worker() -> None:
-            while True:
-                start = time.perf_counter()
-                if start >= window_end:
-                    return
-                body = bodies[next(counter) % len(bodies)]
-                try:
-                    async with client.post(url, data=body, headers=HEADERS) as response:
-                        raw = await response.read()
-                        status = response.status
-                except (TimeoutError, aiohttp.ClientError, OSError) as error:
-                    result.note_error(f"{type(error).__name__}: {error}")
-                    await asyncio.sleep(ERROR_BACKOFF_S)
-                    continue
-                done = time.perf_counter()
-                if status != 200:
-                    result.note_error(f"HTTP {status}: {raw[:200]!r}")
-                    continue
-                result.ok_total += 1
-                if window_start <= done <= window_end:
-                    latencies.append(done - start)
-
-        marker = asyncio.create_task(mark_window())
-        try:
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-            await marker  # ends at window_end at the latest
-        finally:
-            if not marker.done():
-                marker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await marker
-    if server_pid is not None:
-        result.disk_bytes = disk_write_bytes(server_pid) - disk_before
-    result.measured = len(latencies)
-    result.rate = len(latencies) / duration_s
-    if latencies:
-        latencies.sort()
-        result.p50_ms = 1000 * statistics.median(latencies)
-        result.p99_ms = 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
-    return result
+        return await drive(
+            target,
+            client,
+            [post] * concurrency,
+            duration_s=duration_s,
+            warmup_s=warmup_s,
+            server_pid=server_pid,
+        )
 
 
 async def send_each(

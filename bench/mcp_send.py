@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import hashlib
 import html
 import itertools
@@ -26,7 +25,6 @@ import secrets
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,12 +38,9 @@ import script  # noqa: E402
 from harness import (  # noqa: E402
     BenchError,
     Server,
-    cpu_seconds,
-    disk_write_bytes,
     memory_bytes,
-    system_busy_seconds,
 )
-from loadgen import ERROR_BACKOFF_S, LoadResult, session  # noqa: E402
+from loadgen import Call, LoadResult, drive, session  # noqa: E402
 from report import NOISY_OTHER_CPU, Headline, add_common_arguments, at_least, smoke_suffix  # noqa: E402
 from send import (  # noqa: E402
     MESSAGE_BODY,
@@ -74,9 +69,6 @@ RUN_LEGEND = {
 BUSY_CLIENT_CPU = 80.0
 """Percent of one CPU used by the client above which the rate may be the client's."""
 
-Call = Callable[[aiohttp.ClientSession], Awaitable[str | None]]
-"""One request of a worker: None when the answer is right, else what is wrong with it."""
-
 
 @dataclass(frozen=True)
 class Plan:
@@ -95,77 +87,6 @@ def plan_from(args: argparse.Namespace) -> Plan:
 
 
 # --- the load --------------------------------------------------------------------------
-
-
-async def drive(
-    target: str,
-    client: aiohttp.ClientSession,
-    calls: Sequence[Call],
-    *,
-    duration_s: float,
-    warmup_s: float,
-    server_pid: int,
-) -> LoadResult:
-    """loadgen.run_load's loop with one `Call` per worker (each MCP worker has a session).
-
-    Requests completing in the measured window count for the rate and the latencies;
-    every failure, warm-up included, is an error.
-    """
-    result = LoadResult(target, len(calls), duration_s, warmup_s)
-    latencies: list[float] = []
-    loop_start = time.perf_counter()
-    window_start = loop_start + warmup_s
-    window_end = window_start + duration_s
-    marks: dict[str, float] = {}
-    disk_before = disk_write_bytes(server_pid)
-
-    async def mark_window() -> None:
-        await asyncio.sleep(max(0.0, window_start - time.perf_counter()))
-        marks["client"] = time.process_time()
-        marks["system"] = system_busy_seconds()
-        marks["server"] = cpu_seconds(server_pid)
-        await asyncio.sleep(max(0.0, window_end - time.perf_counter()))
-        result.client_cpu_s = time.process_time() - marks["client"]
-        result.server_cpu_s = cpu_seconds(server_pid) - marks["server"]
-        busy = system_busy_seconds() - marks["system"]
-        result.other_cpu_s = max(0.0, busy - result.client_cpu_s - result.server_cpu_s)
-
-    async def worker(call: Call) -> None:
-        while True:
-            start = time.perf_counter()
-            if start >= window_end:
-                return
-            try:
-                problem = await call(client)
-            except (TimeoutError, aiohttp.ClientError, OSError) as error:
-                result.note_error(f"{type(error).__name__}: {error}")
-                await asyncio.sleep(ERROR_BACKOFF_S)
-                continue
-            done = time.perf_counter()
-            if problem is not None:
-                result.note_error(problem)
-                continue
-            result.ok_total += 1
-            if window_start <= done <= window_end:
-                latencies.append(done - start)
-
-    marker = asyncio.create_task(mark_window())
-    try:
-        await asyncio.gather(*(worker(call) for call in calls))
-        await marker
-    finally:
-        if not marker.done():
-            marker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await marker
-    result.disk_bytes = disk_write_bytes(server_pid) - disk_before
-    result.measured = len(latencies)
-    result.rate = len(latencies) / duration_s
-    if latencies:
-        latencies.sort()
-        result.p50_ms = 1000 * statistics.median(latencies)
-        result.p99_ms = 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
-    return result
 
 
 def http_call(url: str, body: bytes, gateway_token: str) -> Call:
