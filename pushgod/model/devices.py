@@ -15,7 +15,7 @@ checked by the same parser, so MQTT input meets exactly the HTTP rules.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -104,8 +104,8 @@ def thing_update(topic: Topic, payload: bytes, channel_id: str, now_ms: int) -> 
             extra["attr_meta"] = _attr_meta(meta["attrs"])
     else:
         extra["availability"] = _availability(payload)
-    _, intent = parse_thing(ThingAction.UPDATE, body)
-    return replace(intent, **extra)
+    _, intent = parse_thing(ThingAction.UPDATE, body, **extra)
+    return intent
 
 
 @dataclass(frozen=True, slots=True)

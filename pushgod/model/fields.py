@@ -123,11 +123,23 @@ def json_schema(schema: Schema, required: Sequence[str]) -> dict[str, Any]:
 def given_fields(intent: object, skip: set[str]) -> dict[str, Any]:
     """The fields of a dataclass that were given (not None), lists as JSON lists."""
     result: dict[str, Any] = {}
-    for item in dataclasses.fields(intent):  # type: ignore[arg-type]
-        value = getattr(intent, item.name)
-        if item.name not in skip and value is not None:
-            result[item.name] = list(value) if isinstance(value, tuple) else value
+    for name in _field_names(type(intent)):
+        value = getattr(intent, name)
+        if name not in skip and value is not None:
+            result[name] = list(value) if isinstance(value, tuple) else value
     return result
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    """A dataclass's field names, kept: dataclasses.fields() builds them again on every
+    call, and this runs for every device message."""
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(item.name for item in dataclasses.fields(kind))
+    return names
 
 
 def check_shape(data: object, schema: Schema) -> dict[str, Any]:

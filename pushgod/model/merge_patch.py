@@ -20,3 +20,20 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
+
+
+def compose(first: Any, second: Any) -> Any:
+    """One patch that does what `first` then `second` do: merge_patch(merge_patch(t,
+    first), second) == merge_patch(t, compose(first, second)) for every t.
+
+    Except where `second` patches with an object what `first` set to a non-object or
+    deleted (a key, or the whole): no single patch can say "replace with this object",
+    and the result keeps `second`'s object, which merges into what was there before.
+    """
+    if not isinstance(first, dict) or not isinstance(second, dict):
+        return second
+    result = dict(first)
+    for key, value in second.items():
+        earlier = result.get(key)
+        result[key] = compose(earlier, value) if isinstance(earlier, dict) else value
+    return result

@@ -15,9 +15,13 @@ from pushgod.model.changes import Change, ChangeKind
 from pushgod.model.events import Event
 from pushgod.model.things import Thing
 from pushgod.store.tables import Tables
-from pushgod.store.writer import WriteTx, dumps
+from pushgod.store.writer import WriteTx
 
 S = TypeVar("S")
+
+encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""writer.dumps, without building an encoder per call as json.dumps does with options:
+a Thing's state is encoded for every device message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +44,24 @@ HISTORY = (
     "SELECT seq, at, data FROM changes WHERE channel_id = ? AND kind = ?"
     " AND kind <> 'message' AND entity_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
 )
+HISTORY_SIZE = (
+    "SELECT COUNT(*) FROM changes WHERE channel_id = ? AND kind = ?"
+    " AND kind <> 'message' AND entity_id = ?"
+)
 
 
 def get(tables: Tables, table: StateTable[S], channel_id: str, entity_id: str) -> S | None:
+    text = get_text(tables, table, channel_id, entity_id)
+    return table.decode(json.loads(text)) if text is not None else None
+
+
+def get_text(tables: Tables, table: StateTable[Any], channel_id: str, entity_id: str) -> str | None:
+    """The entity's state as stored: JSON text."""
     row = tables.execute(
         f"SELECT data FROM {table.name} WHERE channel_id = ? AND id = ?",  # noqa: S608
         (channel_id, entity_id),
     ).fetchone()
-    return table.decode(json.loads(row[0])) if row else None
+    return row[0] if row else None
 
 
 def save(
@@ -59,18 +73,43 @@ def save(
     update: dict[str, Any],
 ) -> Change:
     """Insert or replace the state and emit the change: the update applied, the state after."""
+    text = encode(state)
+    put(tx, table, entity_id, state, text)
+    return emit(tx, table, entity_id, state, text, action, update)
+
+
+def put(
+    tx: WriteTx, table: StateTable[Any], entity_id: str, state: dict[str, Any], text: str
+) -> None:
+    """Insert or replace the entity's current state (`text`: `state` as JSON), without a
+    change row."""
     tx.tables.execute(
         f"INSERT OR REPLACE INTO {table.name}"  # noqa: S608
         " (channel_id, id, state, updated_at, data) VALUES (?, ?, ?, ?, ?)",
-        (state["channel_id"], entity_id, state["state"], state["updated_at"], dumps(state)),
+        (state["channel_id"], entity_id, state["state"], state["updated_at"], text),
     )
+
+
+def emit(
+    tx: WriteTx,
+    table: StateTable[Any],
+    entity_id: str,
+    state: dict[str, Any],
+    text: str,
+    action: str,
+    update: dict[str, Any],
+) -> Change:
+    """The change row of one update: what it set and the state after it (`text`: `state`
+    as JSON, which the row repeats rather than encodes again)."""
+    key = table.kind.value
     return tx.emit(
         state["channel_id"],
         table.kind,
         entity_id,
         action,
         state["updated_at"],
-        {table.kind.value: state, "update": update},
+        {key: state, "update": update},
+        encoded=f'{{"{key}":{text},"update":{encode(update)}}}',
     )
 
 
@@ -108,6 +147,12 @@ def updates(
     """All of an entity's changes in order: sequence number, time and what each set."""
     rows = tables.execute(UPDATES, (channel_id, table.kind.value, entity_id))
     return [{"seq": seq, "at": at, **json.loads(data)["update"]} for seq, at, data in rows]
+
+
+def history_size(tables: Tables, table: StateTable[Any], channel_id: str, entity_id: str) -> int:
+    """How many change rows the entity's history holds."""
+    row = tables.execute(HISTORY_SIZE, (channel_id, table.kind.value, entity_id)).fetchone()
+    return int(row[0])
 
 
 def history(

@@ -62,16 +62,19 @@ class WriteTx:
         data: dict[str, Any],
         *,
         store_data: bool = True,
+        encoded: str | None = None,
     ) -> Change:
         """Append a change row and return it with its sequence number.
 
         `store_data=False` keeps the payload out of the row when the entity's own row
-        already holds it (messages), so a message is not stored twice.
+        already holds it (messages), so a message is not stored twice. `encoded` is
+        `data` as JSON, when the caller has it already.
         """
+        text = (dumps(data) if encoded is None else encoded) if store_data else None
         seq = self.tables.execute(
             "INSERT INTO changes (channel_id, kind, entity_id, action, at, data)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (channel_id, kind.value, entity_id, action, at, dumps(data) if store_data else None),
+            (channel_id, kind.value, entity_id, action, at, text),
         ).lastrowid
         assert seq is not None  # an INSERT always has one
         change = Change(seq, channel_id, kind, entity_id, action, at, data)

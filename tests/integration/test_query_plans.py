@@ -13,6 +13,7 @@ from pushgod.store import states
     [
         (states.UPDATES, ("C" * 26, "event", "e1")),
         (states.HISTORY, ("C" * 26, "thing", "t1", 10, 5)),
+        (states.HISTORY_SIZE, ("C" * 26, "thing", "t1")),
     ],
 )
 async def test_history_queries_use_the_entity_index(

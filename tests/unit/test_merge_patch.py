@@ -6,10 +6,10 @@ import copy
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from pushgod.model.merge_patch import merge_patch
+from pushgod.model.merge_patch import compose, merge_patch
 
 KEYS = st.sampled_from(["a", "b", "c", "d"])  # few keys, so patches and targets overlap
 SCALARS = (
@@ -122,3 +122,36 @@ def test_a_non_object_patch_replaces_the_target(target: Any, patch: Any) -> None
 @given(NON_OBJECTS, OBJECTS)
 def test_an_object_patch_on_a_non_object_starts_from_empty(target: Any, patch: Any) -> None:
     assert merge_patch(target, patch) == merge_patch({}, patch)
+
+
+def one_patch_says_it(first: Any, second: Any) -> bool:
+    """Whether `compose` is exact for these two: `second` never patches with an object
+    what `first` set to something else than an object (or deleted)."""
+    if not isinstance(second, dict):
+        return True
+    if not isinstance(first, dict):
+        return False
+    return all(
+        key not in first or (isinstance(first[key], dict) and one_patch_says_it(first[key], value))
+        for key, value in second.items()
+        if isinstance(value, dict)
+    )
+
+
+@FEWER
+@given(JSON, JSON, JSON)
+def test_composed_patches_do_what_both_do(target: Any, first: Any, second: Any) -> None:
+    """One change row stands for a burst of device updates (docs/mqtt.md, "Bursts")."""
+    assume(one_patch_says_it(first, second))
+    both = merge_patch(merge_patch(target, first), second)
+    assert merge_patch(target, compose(first, second)) == both
+
+
+def test_composing_keeps_the_later_object_where_no_patch_can_say_it() -> None:
+    """Deleting a key and then patching it with an object replaces the old object; a
+    single merge-patch can only merge into it."""
+    target = {"box": {"old": 1}}
+    first, second = {"box": None}, {"box": {"new": 2}}
+    assert merge_patch(merge_patch(target, first), second) == {"box": {"new": 2}}
+    assert compose(first, second) == second
+    assert merge_patch(target, compose(first, second)) == {"box": {"old": 1, "new": 2}}
