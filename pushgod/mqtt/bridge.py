@@ -1,16 +1,18 @@
 """The MQTT bridge: one connection to the user's broker, kept up for as long as pushgod runs.
 
-Devices' messages go to the service layer like any HTTP request; a QoS1 message is
-acknowledged only once its change is committed (or it was refused), in the order the
-messages arrived. An unexpected failure leaves the message unacknowledged and drops the
-connection: the broker delivers it again when the bridge's persistent session resumes.
-Changes of Things, from any source, are published by the egress.
+Devices' messages go to the service layer like any HTTP request, in batches: what
+aiomqtt has queued is written in one transaction (docs/mqtt.md, "Bursts"). A QoS1
+message is acknowledged only once its batch is committed (or it was refused), in the
+order the messages arrived. A database failure leaves the batch unacknowledged and drops
+the connection: the broker delivers it again when the bridge's persistent session
+resumes. Changes of Things, from any source, are published by the egress.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import time
@@ -35,12 +37,19 @@ log = logging.getLogger(__name__)
 RECEIVE_WINDOW = 256
 """QoS1 device messages being written at once; the broker holds back the rest (MQTT v5
 Receive Maximum). QoS0 messages are not held back: a QoS0 flood queues in aiomqtt."""
+MAX_BATCH = RECEIVE_WINDOW // 2
+"""Messages written in one transaction: half the window, so that a second batch is
+checked on the event loop while the writer commits the first."""
 SESSION_EXPIRY_S = 7 * 86_400
 """How long the broker keeps device messages for pushgod while it is down."""
 BACKOFF_S = (0.5, 30.0)
 DATABASE_ERRORS = (sqlite3.Error, peewee.DatabaseError)
 """Failures of the database (locked, full, I/O), not of the message: worth a retry."""
 DROP_LOG_INTERVAL_S = 60.0
+
+
+Batch = tuple[asyncio.Task[None], list[aiomqtt.Message]]
+"""Messages being applied together, and the task applying them."""
 
 
 class Bridge:
@@ -138,7 +147,7 @@ class Bridge:
         self._set_connected(True)
         self._egress.resync(self._services.things.every())
         failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        inflight: deque[tuple[asyncio.Task[bool], aiomqtt.Message]] = deque()
+        inflight: deque[Batch] = deque()
         tasks: list[asyncio.Future[Any]] = [
             asyncio.create_task(self._receive(client, inflight, failed)),
             asyncio.create_task(self._egress.run(client)),
@@ -159,65 +168,83 @@ class Bridge:
             await client.publish(self._status_topic, b"offline", qos=1, retain=True)
 
     async def _receive(
-        self,
-        client: aiomqtt.Client,
-        inflight: deque[tuple[asyncio.Task[bool], aiomqtt.Message]],
-        failed: asyncio.Future[None],
+        self, client: aiomqtt.Client, inflight: deque[Batch], failed: asyncio.Future[None]
     ) -> None:
-        window = asyncio.Semaphore(RECEIVE_WINDOW)
+        """Take messages in batches: each written in one transaction, while the next
+        batch is received and checked."""
+        received = 0  # messages taken whose batch is not finished
+        room = asyncio.Event()
 
-        def done(task: asyncio.Task[bool]) -> None:
-            window.release()
+        def done(size: int, task: asyncio.Task[None]) -> None:
+            nonlocal received
+            received -= size
+            room.set()
             if not task.cancelled() and task.exception() is not None and not failed.done():
                 failed.set_exception(task.exception())  # type: ignore[arg-type]
             self._settle(client, inflight)
 
-        async for message in client.messages:
-            await window.acquire()
-            task = asyncio.create_task(self._handle(message))
-            inflight.append((task, message))
-            task.add_done_callback(done)
+        messages = aiter(client.messages)
+        # What is queued already is taken from aiomqtt's queue itself (2.x keeps it in
+        # `_queue`): its iterator costs a task and a loop turn for every message.
+        queued: asyncio.Queue[aiomqtt.Message] = client._queue
+        while True:
+            while received >= RECEIVE_WINDOW:
+                room.clear()
+                await room.wait()
+            batch = [await anext(messages)]
+            limit = min(MAX_BATCH, RECEIVE_WINDOW - received)
+            while len(batch) < limit and not queued.empty():
+                batch.append(queued.get_nowait())
+            received += len(batch)
+            task = asyncio.create_task(self._handle(batch))
+            inflight.append((task, batch))
+            task.add_done_callback(functools.partial(done, len(batch)))
 
-    def _settle(
-        self, client: aiomqtt.Client, inflight: deque[tuple[asyncio.Task[bool], aiomqtt.Message]]
-    ) -> None:
-        """Acknowledge finished messages in arrival order, up to the first unfinished one.
+    def _settle(self, client: aiomqtt.Client, inflight: deque[Batch]) -> None:
+        """Acknowledge finished batches in arrival order, up to the first unfinished one.
 
-        A message whose write failed unexpectedly is never acknowledged, nor any after it:
+        A batch whose write failed unexpectedly is never acknowledged, nor any after it:
         the connection is about to drop and the broker will deliver them again.
         """
         while inflight and inflight[0][0].done():
-            task, message = inflight[0]
+            task, batch = inflight[0]
             if task.cancelled() or task.exception() is not None:
                 return
             inflight.popleft()
-            if message.qos > 0:
-                client._client.ack(message.mid, message.qos)
+            for message in batch:
+                if message.qos > 0:
+                    client._client.ack(message.mid, message.qos)
 
-    async def _handle(self, message: aiomqtt.Message) -> bool:
-        """Apply one device message, or republish discovery when Home Assistant starts;
-        True if applied, False if refused (and logged)."""
-        payload = message.payload if isinstance(message.payload, bytes) else b""
-        if message.topic.value == self._ha_status:
-            if payload == b"online":
+    async def _handle(self, batch: list[aiomqtt.Message]) -> None:
+        """Apply a batch of device messages, returning after their commit; republish
+        discovery when Home Assistant starts. Refused messages are logged."""
+        received: list[tuple[str, bytes]] = []
+        for message in batch:
+            payload = message.payload if isinstance(message.payload, bytes) else b""
+            if message.topic.value != self._ha_status:
+                received.append((message.topic.value, payload))
+            elif payload == b"online":
                 self._egress.resync(self._services.things.every())
-            return True
+        if not received:
+            return
+        internal = PushgodError(ErrorCode.INTERNAL_ERROR, "the message could not be applied")
         try:
-            await self._services.devices.ingest(self._settings.root, message.topic.value, payload)
-        except PushgodError as error:
-            self._drops.note(error, message.topic.value)
-            return False
+            outcomes = await self._services.devices.ingest(self._settings.root, received)
         except DATABASE_ERRORS:
             raise  # not acknowledged; delivered again after the reconnect
         except Exception:
-            # A bug of ours, which another delivery would only repeat: drop the message
-            # rather than loop on it, and say where it failed.
-            log.exception("mqtt: a message on %s failed", message.topic.value)
-            internal = PushgodError(ErrorCode.INTERNAL_ERROR, "the message could not be applied")
-            self._drops.note(internal, message.topic.value)
-            return False
-        self.applied += 1
-        return True
+            # A bug of ours, which another delivery would only repeat: drop the messages
+            # rather than loop on them, and say where it failed.
+            log.exception("mqtt: a batch of %d messages failed", len(received))
+            outcomes = [internal] * len(received)
+        for (topic, _), outcome in zip(received, outcomes, strict=True):
+            if outcome is None:
+                self.applied += 1
+            elif isinstance(outcome, PushgodError):
+                self._drops.note(outcome, topic)
+            else:  # a bug of ours that refused this message alone
+                log.error("mqtt: a message on %s failed", topic, exc_info=outcome)
+                self._drops.note(internal, topic)
 
     def _set_connected(self, connected: bool) -> None:
         if connected != self.connected:

@@ -9,6 +9,9 @@ device and confines it to its Thing's topics, and this registry names its channe
 from __future__ import annotations
 
 import secrets
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pushgod.model.devices import (
@@ -23,7 +26,7 @@ from pushgod.model.devices import (
 from pushgod.model.errors import ErrorCode, PushgodError
 from pushgod.model.events import EventAction, parse_event
 from pushgod.model.ids import parse_channel_id
-from pushgod.model.things import ThingAction, ThingState, parse_thing
+from pushgod.model.things import ThingAction, ThingIntent, ThingState, parse_thing
 from pushgod.service import scoping
 from pushgod.service.auth import Credentials
 from pushgod.service.context import Context
@@ -52,12 +55,42 @@ class BrokerAccounts(Protocol):
         """Remove the account and end its sessions; `devices` are the ones that remain."""
 
 
+Outcome = Exception | None
+"""What became of a device message: None when applied, else why it was refused (a
+PushgodError, or another exception: a bug of ours). A refused message changed nothing."""
+Outcomes = list[Outcome]
+
+
+@dataclass(frozen=True, slots=True)
+class _Input:
+    """A device message checked on the event loop, to be written by the writer."""
+
+    thing_id: str
+    channel_id: str
+    now: int
+    thing: ThingIntent | None
+    """A Thing update, or None for an `in/event`, written by `produce`."""
+    produce: scoping.Produce | None
+
+
+Inputs = list[tuple[int, _Input]]
+"""Checked messages, each with its index in the batch."""
+Refused = list[tuple[int, Exception]]
+"""Messages the write refused, by index in the batch, with the error."""
+
+
 class Devices:
     def __init__(self, ctx: Context, things: Things, events: Events, messages: Messages) -> None:
         self._ctx = ctx
         self._things = things
         self._events = events
         self._messages = messages
+        self._registry: dict[str, str] = {}
+        """thing_id -> channel_id of devices seen lately, so that a device message costs
+        no registry read. Entries go when this process adds or revokes a device, and all
+        of them when another process (the CLI) commits anything; the write checks the
+        registry again, so an entry that is out of date never misroutes a message."""
+        ctx.hub.watch_access(self._registry.clear)
 
     def list(
         self, actor: Credentials | None, channel_id: str | None = None
@@ -135,6 +168,7 @@ class Devices:
         await self._ctx.store.write(
             lambda tx: scoping.write_once(tx, channel_id, None, now, register)
         )
+        self._registry.pop(thing_id, None)
         try:
             await accounts.grant(thing_id, password, device_rows.list_all(tables))
         except BaseException:
@@ -162,6 +196,7 @@ class Devices:
         self._ctx.auth.admin(actor)
         self._existing(thing_id)
         await self._ctx.store.write(lambda tx: device_rows.delete(tx, thing_id))
+        self._registry.pop(thing_id, None)
         await accounts.revoke(thing_id, device_rows.list_all(self._ctx.store.tables))
 
     def _existing(self, thing_id: str) -> DeviceRow:
@@ -170,38 +205,96 @@ class Devices:
             raise PushgodError(ErrorCode.DEVICE_NOT_FOUND, f"there is no device {thing_id}")
         return row
 
-    async def ingest(self, root: str, topic: str, payload: bytes) -> None:
-        """Apply one message a device published; returns after the commit.
+    async def ingest(self, root: str, messages: Sequence[tuple[str, bytes]]) -> Outcomes:
+        """Apply messages devices published, as (topic, payload), in order and in one
+        transaction; returns after the commit what became of each.
 
-        Raises PushgodError when the message is dropped (bad topic or payload, an
-        unknown device, a rule the write breaks). Nothing awaits before the write is
-        queued, so messages are written in the order they arrive.
+        Raises when the database fails, and then nothing was written. Nothing awaits
+        before the write is queued, so batches are written in the order they arrive.
         """
+        outcomes: Outcomes = [None] * len(messages)
+        inputs: Inputs = []
+        for index, (topic, payload) in enumerate(messages):
+            try:
+                inputs.append((index, self._parse(root, topic, payload)))
+            except sqlite3.Error:
+                raise
+            except Exception as error:  # refused, or a bug of ours: this message alone
+                outcomes[index] = error
+        if inputs:
+            refused, stale = await self._ctx.store.write(lambda tx: self._write(tx, inputs))
+            for thing_id in stale:
+                self._registry.pop(thing_id, None)
+            for at, reason in refused:
+                outcomes[at] = reason
+        return outcomes
+
+    def _parse(self, root: str, topic: str, payload: bytes) -> _Input:
+        """Check a message and turn it into its write; raises PushgodError if it is refused."""
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise PushgodError(
                 ErrorCode.PAYLOAD_TOO_LARGE, f"payloads are limited to {MAX_PAYLOAD_BYTES} bytes"
             )
         parsed = parse_topic(root, topic)
-        device = device_rows.get(self._ctx.store.tables, parsed.thing_id)
-        if device is None:
-            raise PushgodError(ErrorCode.DEVICE_NOT_FOUND, f"there is no device {parsed.thing_id}")
-        channel_id, now = device.channel_id, self._ctx.clock()
-        if parsed.kind is Inbound.EVENT:
-            request = device_event(parsed, payload, channel_id, now)
-            if isinstance(request, EventRequest):
-                produce = self._event_producer(parsed.thing_id, request, now)
-            else:
-                produce = self._messages.producer(request, now)
+        channel_id, now = self._channel_of(parsed.thing_id), self._ctx.clock()
+        if parsed.kind is not Inbound.EVENT:
+            return _Input(
+                parsed.thing_id,
+                channel_id,
+                now,
+                thing_update(parsed, payload, channel_id, now),
+                None,
+            )
+        request = device_event(parsed, payload, channel_id, now)
+        if isinstance(request, EventRequest):
+            produce = self._event_producer(parsed.thing_id, request, now)
         else:
-            intent = thing_update(parsed, payload, channel_id, now)
-            produce = self._things.producer(intent, now)
+            produce = self._messages.producer(request, now)
+        return _Input(parsed.thing_id, channel_id, now, None, produce)
 
-        def write(tx: WriteTx) -> None:
-            if not device_rows.count_update(tx, parsed.thing_id):
-                raise PushgodError(ErrorCode.DEVICE_NOT_FOUND, "the device was revoked")
-            scoping.write_once(tx, channel_id, None, now, produce)
+    def _channel_of(self, thing_id: str) -> str:
+        """The device's channel, from the registry as last read; the write checks it again."""
+        channel_id = self._registry.get(thing_id)
+        if channel_id is None:
+            row = device_rows.get(self._ctx.store.tables, thing_id)
+            if row is None:  # not remembered: a device added later is found at once
+                raise PushgodError(ErrorCode.DEVICE_NOT_FOUND, f"there is no device {thing_id}")
+            channel_id = self._registry[thing_id] = row.channel_id
+        return channel_id
 
-        await self._ctx.store.write(write)
+    def _write(self, tx: WriteTx, inputs: Inputs) -> tuple[Refused, set[str]]:
+        """On the writer: apply the inputs in order; returns the refused ones with their
+        error, and the devices whose registry entry was out of date."""
+        registered = device_rows.channels_of(tx.tables, {item.thing_id for _, item in inputs})
+        channels: dict[str, ChannelRow] = {}
+        things = self._things.writes(tx)
+        counts: dict[str, int] = {}
+        refused: Refused = []
+        stale: set[str] = set()
+        for index, item in inputs:
+            try:
+                if registered.get(item.thing_id) != item.channel_id:
+                    stale.add(item.thing_id)
+                    raise PushgodError(ErrorCode.DEVICE_NOT_FOUND, "the device was revoked")
+                channel = channels.get(item.channel_id)
+                if channel is None:
+                    channel = channels[item.channel_id] = scoping.require_channel(
+                        tx, item.channel_id
+                    )
+                if item.thing is not None:
+                    things.apply(channel, item.thing, item.now)
+                else:
+                    assert item.produce is not None
+                    things.flush()  # the other writes read Things as stored
+                    _alone(tx, item.produce, channel)
+                counts[item.thing_id] = counts.get(item.thing_id, 0) + 1
+            except sqlite3.Error:
+                raise
+            except Exception as error:
+                refused.append((index, error))
+        things.flush()
+        device_rows.count_updates(tx, counts)
+        return refused, stale
 
     def _event_producer(self, thing_id: str, request: EventRequest, now: int) -> scoping.Produce:
         """Open the device's named Event if new, else update or close it."""
@@ -226,3 +319,17 @@ class Devices:
             return self._events.producer(intent, now, new_id=request.event_id)(tx, channel)
 
         return produce
+
+
+def _alone(tx: WriteTx, produce: scoping.Produce, channel: ChannelRow) -> None:
+    """Run one write in a savepoint of its own, so a failure rolls back that write alone."""
+    changes = len(tx.changes)
+    tx.tables.execute("SAVEPOINT device_message")
+    try:
+        produce(tx, channel)
+    except BaseException:
+        tx.tables.execute("ROLLBACK TO device_message")
+        del tx.changes[changes:]  # never published: they were rolled back
+        raise
+    finally:
+        tx.tables.execute("RELEASE device_message")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from pushgod.model.changes import ChangeKind
@@ -14,6 +16,7 @@ from pushgod.model.things import (
     ThingIntent,
     ThingState,
     change_thing,
+    combine_changes,
     create_thing,
 )
 from pushgod.model.tokens import Scope
@@ -37,11 +40,21 @@ _ACTION_WORD = {
     ThingAction.DELETE: "deleted",
 }
 WRITE_SCOPES = frozenset({Scope.PUBLISH, Scope.THINGS})
+DECODED_THINGS = 4096
+"""Things whose last written state is kept decoded, a few KB each: more than a home
+has, so a device's next update skips decoding its Thing."""
 
 
 class Things:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
+        # Both touched on the writer thread only.
+        self._history_sizes: dict[tuple[str, str], int] = {}
+        """Rows in each written Thing's history, as far as this process knows (see
+        `bound_history`)."""
+        self._written: dict[tuple[str, str], tuple[str, Thing]] = {}
+        """The state this process last wrote of the Things it wrote lately, as stored
+        and decoded (see `stored`), the least recently written dropped first."""
 
     async def apply(self, credentials: Credentials, intent: ThingIntent) -> dict[str, Any]:
         """Create or change a thing; returns PushGo's reply data after the commit.
@@ -66,39 +79,68 @@ class Things:
     ) -> scoping.Produce:
         """The write of `intent`; a create names the thing `new_id` (devices) or a new id."""
         op_id = intent.op_id or new_hex_id()
-        keep = self._ctx.settings.retention.thing_history
 
         def produce(tx: WriteTx, channel: ChannelRow) -> dict[str, Any]:
-            applied = seal_intent(tx, channel, "thing", intent)
-            if intent.action is ThingAction.CREATE:
-                thing = create_thing(applied, new_id or new_hex_id(), now)
-            else:
-                assert intent.thing_id is not None
-                current = states.get(tx.tables, THINGS, intent.channel_id, intent.thing_id)
-                if current is None:
-                    raise PushgodError(
-                        ErrorCode.THING_NOT_FOUND,
-                        f"thing {intent.thing_id} does not exist in this channel",
-                    )
-                thing = change_thing(current, applied, now)
-            states.save(
-                tx,
-                THINGS,
-                thing.thing_id,
-                thing.to_json(),
-                _ACTION_WORD[intent.action],
-                applied.changes(),
-            )
-            retention.entity_history(tx, thing.channel_id, ChangeKind.THING, thing.thing_id, keep)
-            reply = {
+            writes = self.writes(tx)
+            thing = writes.apply(channel, intent, now, new_id=new_id)
+            writes.flush()
+            return {
                 "channel_id": intent.channel_id,
                 "op_id": op_id,
                 "thing_id": thing.thing_id,
                 "accepted": True,
             }
-            return reply
 
         return produce
+
+    def writes(self, tx: WriteTx) -> ThingWrites:
+        """Thing changes inside `tx`, each Thing's row written once however many it gets."""
+        return ThingWrites(self, tx)
+
+    def stored(self, tx: WriteTx, channel_id: str, thing_id: str) -> Thing | None:
+        """The Thing as stored, decoded only when it is not the state this process last
+        wrote: decoding (json, then Thing.from_json) costs several times the read."""
+        text = states.get_text(tx.tables, THINGS, channel_id, thing_id)
+        if text is None:
+            return None
+        written = self._written.get((channel_id, thing_id))
+        if written is not None and written[0] == text:
+            return written[1]
+        return THINGS.decode(json.loads(text))
+
+    def write_row(
+        self, tx: WriteTx, thing: Thing, state: dict[str, Any], text: str, changes: int
+    ) -> None:
+        """Write the Thing's row (`state` as JSON: `text`), after `changes` change rows."""
+        key = (thing.channel_id, thing.thing_id)
+        states.put(tx, THINGS, thing.thing_id, state, text)
+        self._written.pop(key, None)
+        self._written[key] = (text, thing)
+        if len(self._written) > DECODED_THINGS:
+            del self._written[next(iter(self._written))]
+        self.bound_history(tx, thing.channel_id, thing.thing_id, changes)
+
+    def bound_history(self, tx: WriteTx, channel_id: str, thing_id: str, added: int) -> None:
+        """Keep the Thing's newest `retention.thing_history` changes, now that it got
+        `added` more.
+
+        Trimming costs a walk of that many index entries, so it runs only once the
+        history is over the bound: its size is counted on the Thing's first write, then
+        kept here. Another process's changes (the CLI) are not counted, so a history
+        may exceed the bound by those until the next trim; after a rolled-back write the
+        count is high, and trimming comes early, deleting nothing.
+        """
+        keep = self._ctx.settings.retention.thing_history
+        key = (channel_id, thing_id)
+        size = self._history_sizes.get(key)
+        if size is None:
+            size = states.history_size(tx.tables, THINGS, channel_id, thing_id)
+        else:
+            size += added
+        if size > keep:
+            retention.entity_history(tx, channel_id, ChangeKind.THING, thing_id, keep)
+            size = keep
+        self._history_sizes[key] = size
 
     async def listing(
         self, credentials: Credentials, channel_id: str, state: str, limit: int
@@ -148,3 +190,110 @@ class Things:
                 ErrorCode.THING_NOT_FOUND, f"thing {thing_id} does not exist in this channel"
             )
         return thing
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A Thing changed in a transaction, whose row is not written yet."""
+
+    thing: Thing
+    """Its newest state."""
+    action: str
+    update: dict[str, Any] | None
+    """What the changes of its change row not written yet set; None: none is waiting."""
+    rows: int = 0
+    """Change rows written since the Thing's row was."""
+
+
+class ThingWrites:
+    """The Thing changes of one transaction.
+
+    A Thing's row is read once and written once, by `flush`, with its state after the
+    transaction's last change. Consecutive updates of a Thing share one change row (a
+    device's burst): the state after the last of them, and what they set together
+    (combine_changes); sealed updates keep a row each. Change rows are in the order of
+    their last change.
+    """
+
+    def __init__(self, things: Things, tx: WriteTx) -> None:
+        self._things = things
+        self._tx = tx
+        self._pending: dict[tuple[str, str], _Pending] = {}
+        """(channel_id, thing_id) -> the Thing, in the order of their last change."""
+
+    def apply(
+        self, channel: ChannelRow, intent: ThingIntent, now: int, *, new_id: str | None = None
+    ) -> Thing:
+        """Apply one change; raises PushgodError, having changed nothing, when the change
+        is refused."""
+        tx = self._tx
+        applied = seal_intent(tx, channel, "thing", intent)
+        pending = None
+        if intent.action is ThingAction.CREATE:
+            thing = create_thing(applied, new_id or new_hex_id(), now)
+        else:
+            assert intent.thing_id is not None
+            pending = self._pending.get((intent.channel_id, intent.thing_id))
+            current = pending.thing if pending else self._stored(intent.channel_id, intent.thing_id)
+            thing = change_thing(current, applied, now)
+        key = (thing.channel_id, thing.thing_id)
+        action, update = _ACTION_WORD[intent.action], applied.changes()
+        if pending is None:
+            pending = _Pending(thing, action, update)
+        elif pending.update is not None and _combinable(pending, action, update):
+            pending.update = combine_changes(pending.update, update)
+        else:
+            if pending.update is not None:  # its row comes before this change's
+                self._emit_until(key)
+            pending.action, pending.update = action, update
+        pending.thing = thing
+        self._pending.pop(key, None)
+        self._pending[key] = pending
+        return thing
+
+    def flush(self) -> None:
+        """Write the change rows waiting, then each changed Thing's row."""
+        for pending in self._pending.values():
+            state = pending.thing.to_json()
+            text = states.encode(state)
+            if pending.update is not None:
+                self._emit(pending, state, text)
+            self._things.write_row(self._tx, pending.thing, state, text, pending.rows)
+        self._pending.clear()
+
+    def _stored(self, channel_id: str, thing_id: str) -> Thing:
+        thing = self._things.stored(self._tx, channel_id, thing_id)
+        if thing is None:
+            raise PushgodError(
+                ErrorCode.THING_NOT_FOUND, f"thing {thing_id} does not exist in this channel"
+            )
+        return thing
+
+    def _emit_until(self, key: tuple[str, str]) -> None:
+        """Write the change rows waiting, up to `key`'s, so that rows stay in the order
+        of their last change."""
+        for each, pending in self._pending.items():
+            if pending.update is not None:
+                state = pending.thing.to_json()
+                self._emit(pending, state, states.encode(state))
+            if each == key:
+                return
+
+    def _emit(self, pending: _Pending, state: dict[str, Any], text: str) -> None:
+        assert pending.update is not None
+        thing = pending.thing
+        states.emit(self._tx, THINGS, thing.thing_id, state, text, pending.action, pending.update)
+        pending.update = None
+        pending.rows += 1
+
+
+def _combinable(pending: _Pending, action: str, update: dict[str, Any]) -> bool:
+    """Whether a change may share the change row waiting: both updates, neither sealed
+    (a reader opens a row's envelopes over its plain fields, so their order matters)."""
+    assert pending.update is not None
+    word = _ACTION_WORD[ThingAction.UPDATE]
+    return (
+        pending.action == word == action
+        and "sealed" not in pending.update
+        and "sealed" not in update
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from pushgod.store.tables import Tables
@@ -68,12 +69,22 @@ def delete(tx: WriteTx, thing_id: str) -> bool:
     return cursor.rowcount > 0
 
 
-def count_update(tx: WriteTx, thing_id: str) -> bool:
-    """Count one accepted update (shown by `device list`); False if the device is gone."""
-    cursor = tx.tables.execute(
-        "UPDATE devices SET updates = updates + 1 WHERE thing_id = ?", (thing_id,)
+def channels_of(tables: Tables, thing_ids: Collection[str]) -> dict[str, str]:
+    """The channel of each of these devices that is registered."""
+    marks = ",".join("?" * len(thing_ids))
+    rows = tables.execute(
+        f"SELECT thing_id, channel_id FROM devices WHERE thing_id IN ({marks})",  # noqa: S608
+        tuple(thing_ids),
     )
-    return cursor.rowcount > 0
+    return dict(rows.fetchall())
+
+
+def count_updates(tx: WriteTx, counts: Mapping[str, int]) -> None:
+    """Count accepted updates per device (shown by `device list`)."""
+    tx.tables.db.connection().executemany(
+        "UPDATE devices SET updates = updates + ? WHERE thing_id = ?",
+        [(count, thing_id) for thing_id, count in counts.items()],
+    )
 
 
 def thing_elsewhere(tables: Tables, thing_id: str, channel_id: str) -> bool:
