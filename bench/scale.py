@@ -326,14 +326,14 @@ def run(plan: Plan, workdir: Path, problems: list[str]) -> dict[str, Any]:
 
 def _mean_message_bytes(path: Path) -> float:
     """What a message is worth: its JSON as the read API gives it, over a sample."""
+    from pushgod.model.fields import compact_json
     from pushgod.store import messages as message_rows
-    from pushgod.store.writer import dumps
 
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     db.row_factory = sqlite3.Row
     try:
         rows = db.execute("SELECT * FROM messages LIMIT 1000").fetchall()
-        sizes = [len(dumps(message_rows.decode(dict(row))).encode()) for row in rows]
+        sizes = [len(compact_json(message_rows.decode(dict(row))).encode()) for row in rows]
         return statistics.mean(sizes) if sizes else 0.0
     finally:
         db.close()

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from pushgod.model.errors import PushgodError
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+from pushgod.model.fields import compact_json
 
 
 def ok(data: Any, status: int = 200) -> web.Response:
-    return web.json_response({"success": True, "data": data}, status=status, dumps=_dumps)
+    return web.json_response({"success": True, "data": data}, status=status, dumps=compact_json)
 
 
 def failure(error: PushgodError) -> web.Response:
     response = web.json_response(
         {"success": False, "error": error.message, "error_code": error.code.value},
         status=error.status,
-        dumps=_dumps,
+        dumps=compact_json,
     )
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ from pushgod.http.keys import SERVICES, SETTINGS
 from pushgod.http.requests import check_query, path_channel_id, reader_credentials
 from pushgod.http.routing import Param, Route
 from pushgod.model.errors import ErrorCode, PushgodError
+from pushgod.model.fields import compact_json
 from pushgod.model.since import Since, parse_kinds, parse_since
 from pushgod.service.context import now_ms
 from pushgod.service.streams import KEEPALIVE, Batch, Closing, DirectWriter
@@ -25,10 +25,6 @@ DIRECT_WRITE_LIMIT = 64 * 1024
 from the hub; above it they queue in the stream's bounded buffer and go through the
 response (which waits for the client), so a client that stops reading ends up closed as
 too far behind. asyncio pauses writers at the same 64 KiB."""
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 async def _open(
@@ -58,15 +54,15 @@ def _sse_frame(item: Any) -> bytes:
     if item is KEEPALIVE:
         return b": keepalive\n\n"
     if isinstance(item, Closing):
-        return f"event: closed\ndata: {_dumps(item.to_json())}\n\n".encode()
+        return f"event: closed\ndata: {compact_json(item.to_json())}\n\n".encode()
     return b"".join(one.sse for one in item)
 
 
 def _ndjson_frame(item: Any) -> bytes:
     if item is KEEPALIVE:
-        return (_dumps({"type": "keepalive", "at": now_ms()}) + "\n").encode()
+        return (compact_json({"type": "keepalive", "at": now_ms()}) + "\n").encode()
     if isinstance(item, Closing):
-        return (_dumps(item.to_json()) + "\n").encode()
+        return (compact_json(item.to_json()) + "\n").encode()
     return b"".join(one.line for one in item)
 
 
@@ -160,7 +156,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if item is KEEPALIVE:
                 continue  # the WebSocket heartbeat (ping) keeps the connection alive
             if isinstance(item, Closing):
-                await socket.send_str(_dumps(item.to_json()))
+                await socket.send_str(compact_json(item.to_json()))
                 await socket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=item.reason.encode())
                 return
             for one in item:

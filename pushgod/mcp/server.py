@@ -7,9 +7,7 @@ HTTP routes check and OpenAPI shows), and every failure becomes a tool error car
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Mapping
 from typing import Any, Final
 
 from mcp.server import Server
@@ -38,6 +36,7 @@ from pushgod.mcp import resources
 from pushgod.mcp.caller import current_caller
 from pushgod.mcp.tools import BY_NAME, TOOLS, check_arguments
 from pushgod.model.errors import ErrorCode, PushgodError
+from pushgod.model.fields import compact_json
 from pushgod.service.services import Services
 
 log = logging.getLogger(__name__)
@@ -163,20 +162,16 @@ async def call_tool(services: Services, params: CallToolRequestParams) -> CallTo
         log.exception("MCP tool %s raised", tool.name)
         return _tool_error(PushgodError(ErrorCode.INTERNAL_ERROR, "internal error"))
     return CallToolResult(
-        content=[TextContent(type="text", text=_dumps(result))],
+        content=[TextContent(type="text", text=compact_json(result))],
         structured_content=result,
     )
-
-
-def _dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _tool_error(error: PushgodError) -> CallToolResult:
     """A failure the model can read and act on, with the code HTTP would answer."""
     data = {"error_code": error.code.value, "error": error.message, "status": error.status}
     return CallToolResult(
-        content=[TextContent(type="text", text=_dumps(data))],
+        content=[TextContent(type="text", text=compact_json(data))],
         structured_content=data,
         is_error=True,
     )

@@ -62,6 +62,11 @@ _DECODER = json.JSONDecoder(
 )
 
 
+compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""JSON without spaces, non-ASCII kept as is: how pushgod writes JSON everywhere (stored
+rows, replies, streams, MQTT). One encoder: json.dumps with options builds one per call."""
+
+
 def strict_json(raw: str | bytes, what: str = "the body") -> object:
     """Parsed JSON without duplicate keys, NaN or infinities; `invalid_json_syntax` otherwise.
 

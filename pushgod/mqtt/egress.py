@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from typing import Any
 
 import aiomqtt
@@ -20,6 +19,7 @@ from pushgod import __version__
 from pushgod.config import MqttSettings
 from pushgod.model import homeassistant
 from pushgod.model.changes import Change, ChangeKind
+from pushgod.model.fields import compact_json
 from pushgod.model.things import Thing, ThingState
 
 PUBLISH_WINDOW = 64
@@ -81,7 +81,9 @@ class Egress:
         """The retained messages that publish a Thing's state: the state, and its
         discovery when that changed."""
         deleted = state["state"] == ThingState.DELETED
-        messages = [(self.state_topic(state["thing_id"]), b"" if deleted else _encode(state))]
+        messages = [
+            (self.state_topic(state["thing_id"]), b"" if deleted else compact_json(state).encode())
+        ]
         if not self._settings.ha_discovery:
             return messages
         thing = Thing.from_json(state)
@@ -100,11 +102,3 @@ class Egress:
             # next one republishes every discovery (`resync`).
             self._discovery[thing.thing_id] = config
         return messages
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-"""One encoder for every state: json.dumps with options builds one per call."""
-
-
-def _encode(data: dict[str, Any]) -> bytes:
-    return _ENCODER.encode(data).encode()

@@ -8,7 +8,7 @@ from typing import Any
 
 from pushgod.model.changes import ChangeKind
 from pushgod.model.errors import ErrorCode, PushgodError
-from pushgod.model.fields import MAX_PAGE
+from pushgod.model.fields import MAX_PAGE, compact_json
 from pushgod.model.ids import new_hex_id
 from pushgod.model.things import (
     Thing,
@@ -255,7 +255,7 @@ class ThingWrites:
         """Write the change rows waiting, then each changed Thing's row."""
         for pending in self._pending.values():
             state = pending.thing.to_json()
-            text = states.encode(state)
+            text = compact_json(state)
             if pending.update is not None:
                 self._emit(pending, state, text)
             self._things.write_row(self._tx, pending.thing, state, text, pending.rows)
@@ -275,7 +275,7 @@ class ThingWrites:
         for each, pending in self._pending.items():
             if pending.update is not None:
                 state = pending.thing.to_json()
-                self._emit(pending, state, states.encode(state))
+                self._emit(pending, state, compact_json(state))
             if each == key:
                 return
 

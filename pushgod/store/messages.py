@@ -8,8 +8,9 @@ from typing import Any
 from peewee import fn
 
 from pushgod.model.changes import ChangeKind
+from pushgod.model.fields import compact_json
 from pushgod.store.tables import Tables
-from pushgod.store.writer import WriteTx, dumps
+from pushgod.store.writer import WriteTx
 
 # Kept in their own columns, so left out of the JSON blob.
 _COLUMNS = ("message_id", "channel_id", "created_at", "expires_at", "seq")
@@ -35,7 +36,7 @@ def insert(tx: WriteTx, message: dict[str, Any]) -> int:
             message["channel_id"],
             message["created_at"],
             message["expires_at"],
-            dumps({k: v for k, v in message.items() if k not in _COLUMNS}),
+            compact_json({k: v for k, v in message.items() if k not in _COLUMNS}),
         ),
     )
     return change.seq

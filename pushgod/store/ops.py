@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pushgod.store.writer import WriteTx, dumps
+from pushgod.model.fields import compact_json
+from pushgod.store.writer import WriteTx
 
 
 def recall(tx: WriteTx, channel_id: str, key: str) -> dict[str, Any] | None:
@@ -18,5 +19,5 @@ def recall(tx: WriteTx, channel_id: str, key: str) -> dict[str, Any] | None:
 def remember(tx: WriteTx, channel_id: str, key: str, result: dict[str, Any], at: int) -> None:
     tx.tables.execute(
         "INSERT INTO ops (channel_id, key, created_at, result) VALUES (?, ?, ?, ?)",
-        (channel_id, key, at, dumps(result)),
+        (channel_id, key, at, compact_json(result)),
     )

@@ -13,15 +13,12 @@ from typing import Any, Generic, TypeVar
 
 from pushgod.model.changes import Change, ChangeKind
 from pushgod.model.events import Event
+from pushgod.model.fields import compact_json
 from pushgod.model.things import Thing
 from pushgod.store.tables import Tables
 from pushgod.store.writer import WriteTx
 
 S = TypeVar("S")
-
-encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-"""writer.dumps, without building an encoder per call as json.dumps does with options:
-a Thing's state is encoded for every device message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +70,7 @@ def save(
     update: dict[str, Any],
 ) -> Change:
     """Insert or replace the state and emit the change: the update applied, the state after."""
-    text = encode(state)
+    text = compact_json(state)
     put(tx, table, entity_id, state, text)
     return emit(tx, table, entity_id, state, text, action, update)
 
@@ -109,7 +106,7 @@ def emit(
         action,
         state["updated_at"],
         {key: state, "update": update},
-        encoded=f'{{"{key}":{text},"update":{encode(update)}}}',
+        encoded=f'{{"{key}":{text},"update":{compact_json(update)}}}',
     )
 
 

@@ -16,7 +16,6 @@ daemon's streams.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import queue
 import threading
@@ -29,6 +28,7 @@ from peewee import SqliteDatabase
 
 from pushgod.model.changes import Change, ChangeKind
 from pushgod.model.errors import PushgodError
+from pushgod.model.fields import compact_json
 from pushgod.store.tables import Tables
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,6 @@ EXTERNAL_CHECK_S = 1.0
 
 ReadAfter = Callable[[int, int | None], list[Change]]
 """The committed changes after one sequence number and before another (None: no end)."""
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class WriteTx:
@@ -70,7 +66,7 @@ class WriteTx:
         already holds it (messages), so a message is not stored twice. `encoded` is
         `data` as JSON, when the caller has it already.
         """
-        text = (dumps(data) if encoded is None else encoded) if store_data else None
+        text = (compact_json(data) if encoded is None else encoded) if store_data else None
         seq = self.tables.execute(
             "INSERT INTO changes (channel_id, kind, entity_id, action, at, data)"
             " VALUES (?, ?, ?, ?, ?, ?)",
