@@ -7,6 +7,7 @@ A script (send, fanout, mqtt, mcp_send, footprint, scale) is a module with the m
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -53,6 +54,9 @@ class Outcome:
 def run_script(script: Script, plan: Any, keep: bool) -> Outcome:
     """Run, print the script's own table, and gather what its report holds."""
     problems: list[str] = []
+    # The previous script's writes, still in the page cache, would otherwise reach the
+    # disk while this one measures.
+    os.sync()
     started = time.perf_counter()
     with scratch(f"pushgod-bench-{script.NAME}-", keep) as workdir:
         try:
