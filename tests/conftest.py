@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from broker import Broker
+from integration.running_bridge import Running, mqtt_settings
 
 from pushgod.config import Settings, load_settings
 from pushgod.http.app import create_app
@@ -53,3 +54,14 @@ async def broker() -> AsyncIterator[Broker]:
     accounts (tests/broker.py); stopped afterwards."""
     async with Broker() as started:
         yield started
+
+
+@pytest.fixture
+async def running(tmp_path: Path, broker: Broker) -> AsyncIterator[Running]:
+    run = Running(mqtt_settings(tmp_path, broker), broker)
+    await run.start()
+    row, run.password = await run.services.channels.create(None, "home")
+    run.channel_id = row.id
+    yield run
+    if run.task is not None and not run.task.done():
+        await run.stop()

@@ -14,8 +14,7 @@ from typing import Any
 
 import nacl.public
 import pytest
-from broker import Broker
-from integration.test_mqtt_bridge import Running, attrs, device, mqtt_settings
+from integration.running_bridge import Running, attrs, device
 
 from pushgod.config import Settings
 from pushgod.model import sealing
@@ -300,17 +299,6 @@ async def test_the_registry_follows_devices_another_process_changes(
     assert [c["thing"]["attrs"]["v"] for c in home.history("a", row.id)[1:]] == (
         [4, 5] if early == [None] else [5]
     )
-
-
-@pytest.fixture
-async def running(tmp_path: Path, broker: Broker) -> AsyncIterator[Running]:
-    run = Running(mqtt_settings(tmp_path, broker), broker)
-    await run.start()
-    row, run.password = await run.services.channels.create(None, "home")
-    run.channel_id = row.id
-    yield run
-    if run.task is not None and not run.task.done():
-        await run.stop()
 
 
 @pytest.mark.parametrize("qos", [0, 1])
