@@ -115,8 +115,11 @@ class ThingIntent:
 
 def combine_changes(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
     """What two consecutive updates set together (each as ThingIntent.changes records it):
-    the later value of each field; attrs and external_ids, merge-patches, composed."""
+    the later value of each field but observed_at, which only moves forward; attrs and
+    external_ids, merge-patches, composed."""
     combined = earlier | later
+    if "observed_at" in earlier and "observed_at" in later:  # as _merge keeps it
+        combined["observed_at"] = max(earlier["observed_at"], later["observed_at"])
     for name in ("attrs", "external_ids"):
         if name in earlier and name in later:
             combined[name] = compose(earlier[name], later[name])

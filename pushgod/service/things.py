@@ -40,21 +40,31 @@ _ACTION_WORD = {
     ThingAction.DELETE: "deleted",
 }
 WRITE_SCOPES = frozenset({Scope.PUBLISH, Scope.THINGS})
-DECODED_THINGS = 4096
-"""Things whose last written state is kept decoded, a few KB each: more than a home
-has, so a device's next update skips decoding its Thing."""
+WRITTEN_CACHE_BYTES = 4 * 1024 * 1024
+"""JSON text of the Thing states kept decoded (see `Things.stored`): thousands of
+ordinary Things, and a bound on memory however large their attrs (decoded, a state
+takes several times its text)."""
+
+
+@dataclass(slots=True)
+class _Written:
+    """What this process last wrote of a Thing."""
+
+    text: str
+    """Its state as stored."""
+    thing: Thing
+    """The same, decoded."""
+    history: int
+    """Rows of its history, as far as this process knows (see `Things.bound_history`)."""
 
 
 class Things:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        # Both touched on the writer thread only.
-        self._history_sizes: dict[tuple[str, str], int] = {}
-        """Rows in each written Thing's history, as far as this process knows (see
-        `bound_history`)."""
-        self._written: dict[tuple[str, str], tuple[str, Thing]] = {}
-        """The state this process last wrote of the Things it wrote lately, as stored
-        and decoded (see `stored`), the least recently written dropped first."""
+        # Touched on the writer thread only.
+        self._written: dict[tuple[str, str], _Written] = {}
+        """The Things this process wrote lately, the least recently written first."""
+        self._written_bytes = 0
 
     async def apply(self, credentials: Credentials, intent: ThingIntent) -> dict[str, Any]:
         """Create or change a thing; returns PushGo's reply data after the commit.
@@ -104,8 +114,8 @@ class Things:
         if text is None:
             return None
         written = self._written.get((channel_id, thing_id))
-        if written is not None and written[0] == text:
-            return written[1]
+        if written is not None and written.text == text:
+            return written.thing
         return THINGS.decode(json.loads(text))
 
     def write_row(
@@ -114,33 +124,33 @@ class Things:
         """Write the Thing's row (`state` as JSON: `text`), after `changes` change rows."""
         key = (thing.channel_id, thing.thing_id)
         states.put(tx, THINGS, thing.thing_id, state, text)
-        self._written.pop(key, None)
-        self._written[key] = (text, thing)
-        if len(self._written) > DECODED_THINGS:
-            del self._written[next(iter(self._written))]
-        self.bound_history(tx, thing.channel_id, thing.thing_id, changes)
+        earlier = self._written.pop(key, None)
+        if earlier is not None:
+            self._written_bytes -= len(earlier.text)
+        history = self.bound_history(tx, key, earlier.history + changes if earlier else None)
+        self._written[key] = _Written(text, thing, history)
+        self._written_bytes += len(text)
+        while self._written_bytes > WRITTEN_CACHE_BYTES:
+            oldest = self._written.pop(next(iter(self._written)))
+            self._written_bytes -= len(oldest.text)
 
-    def bound_history(self, tx: WriteTx, channel_id: str, thing_id: str, added: int) -> None:
-        """Keep the Thing's newest `retention.thing_history` changes, now that it got
-        `added` more.
+    def bound_history(self, tx: WriteTx, key: tuple[str, str], size: int | None) -> int:
+        """Keep the Thing's newest `retention.thing_history` changes, given the size of
+        its history as this process knows it (None: count it); returns the size after.
 
         Trimming costs a walk of that many index entries, so it runs only once the
-        history is over the bound: its size is counted on the Thing's first write, then
-        kept here. Another process's changes (the CLI) are not counted, so a history
-        may exceed the bound by those until the next trim; after a rolled-back write the
-        count is high, and trimming comes early, deleting nothing.
+        history is over the bound. Another process's changes (the CLI) are not counted,
+        so a history may exceed the bound by those until the next trim; after a
+        rolled-back write the count is high, and trimming comes early, deleting nothing.
         """
+        channel_id, thing_id = key
         keep = self._ctx.settings.retention.thing_history
-        key = (channel_id, thing_id)
-        size = self._history_sizes.get(key)
         if size is None:
             size = states.history_size(tx.tables, THINGS, channel_id, thing_id)
-        else:
-            size += added
         if size > keep:
             retention.entity_history(tx, channel_id, ChangeKind.THING, thing_id, keep)
             size = keep
-        self._history_sizes[key] = size
+        return size
 
     async def listing(
         self, credentials: Credentials, channel_id: str, state: str, limit: int
@@ -228,9 +238,9 @@ class ThingWrites:
         is refused."""
         tx = self._tx
         applied = seal_intent(tx, channel, "thing", intent)
-        pending = None
         if intent.action is ThingAction.CREATE:
             thing = create_thing(applied, new_id or new_hex_id(), now)
+            pending = self._pending.get((thing.channel_id, thing.thing_id))
         else:
             assert intent.thing_id is not None
             pending = self._pending.get((intent.channel_id, intent.thing_id))

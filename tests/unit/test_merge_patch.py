@@ -10,6 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pushgod.model.merge_patch import compose, merge_patch
+from pushgod.model.things import combine_changes
 
 KEYS = st.sampled_from(["a", "b", "c", "d"])  # few keys, so patches and targets overlap
 SCALARS = (
@@ -155,3 +156,15 @@ def test_composing_keeps_the_later_object_where_no_patch_can_say_it() -> None:
     assert merge_patch(merge_patch(target, first), second) == {"box": {"new": 2}}
     assert compose(first, second) == second
     assert merge_patch(target, compose(first, second)) == {"box": {"old": 1, "new": 2}}
+
+
+def test_combined_changes_keep_the_latest_observation() -> None:
+    """A state's observed_at only moves forward (_merge), so the change that stands for
+    two updates says so too, even when the clock stepped back between them."""
+    earlier = {"action": "update", "attrs": {"v": 1}, "observed_at": 2_000}
+    later = {"action": "update", "attrs": {"w": 2}, "observed_at": 1_000}
+    assert combine_changes(earlier, later) == {
+        "action": "update",
+        "attrs": {"v": 1, "w": 2},
+        "observed_at": 2_000,
+    }
