@@ -8,11 +8,13 @@ device and confines it to its Thing's topics, and this registry names its channe
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from pushgod.model.devices import (
     MAX_PAYLOAD_BYTES,
@@ -38,6 +40,9 @@ from pushgod.store import states
 from pushgod.store.channels import ChannelRow
 from pushgod.store.devices import DeviceRow
 from pushgod.store.writer import WriteTx
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class BrokerAccounts(Protocol):
@@ -65,6 +70,8 @@ Outcomes = list[Outcome]
 class _Input:
     """A device message checked on the event loop, to be written by the writer."""
 
+    topic: str
+    payload: bytes
     thing_id: str
     channel_id: str
     now: int
@@ -222,35 +229,34 @@ class Devices:
             except Exception as error:  # refused, or a bug of ours: this message alone
                 outcomes[index] = error
         if inputs:
-            refused, stale = await self._ctx.store.write(lambda tx: self._write(tx, inputs))
+            refused, stale = await self._ctx.store.write(lambda tx: self._write(tx, root, inputs))
             for thing_id in stale:
                 self._registry.pop(thing_id, None)
             for at, reason in refused:
                 outcomes[at] = reason
         return outcomes
 
-    def _parse(self, root: str, topic: str, payload: bytes) -> _Input:
-        """Check a message and turn it into its write; raises PushgodError if it is refused."""
+    def _parse(
+        self, root: str, topic: str, payload: bytes, channel_id: str | None = None
+    ) -> _Input:
+        """Check a message and turn it into its write for the device's channel (by
+        default, as the registry was last read); raises PushgodError if it is refused."""
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise PushgodError(
                 ErrorCode.PAYLOAD_TOO_LARGE, f"payloads are limited to {MAX_PAYLOAD_BYTES} bytes"
             )
         parsed = parse_topic(root, topic)
-        channel_id, now = self._channel_of(parsed.thing_id), self._ctx.clock()
+        channel_id = channel_id or self._channel_of(parsed.thing_id)
+        now = self._ctx.clock()
         if parsed.kind is not Inbound.EVENT:
-            return _Input(
-                parsed.thing_id,
-                channel_id,
-                now,
-                thing_update(parsed, payload, channel_id, now),
-                None,
-            )
+            update = thing_update(parsed, payload, channel_id, now)
+            return _Input(topic, payload, parsed.thing_id, channel_id, now, update, None)
         request = device_event(parsed, payload, channel_id, now)
         if isinstance(request, EventRequest):
             produce = self._event_producer(parsed.thing_id, request, now)
         else:
             produce = self._messages.producer(request, now)
-        return _Input(parsed.thing_id, channel_id, now, None, produce)
+        return _Input(topic, payload, parsed.thing_id, channel_id, now, None, produce)
 
     def _channel_of(self, thing_id: str) -> str:
         """The device's channel, from the registry as last read; the write checks it again."""
@@ -262,9 +268,38 @@ class Devices:
             channel_id = self._registry[thing_id] = row.channel_id
         return channel_id
 
-    def _write(self, tx: WriteTx, inputs: Inputs) -> tuple[Refused, set[str]]:
+    def _write(self, tx: WriteTx, root: str, inputs: Inputs) -> tuple[Refused, set[str]]:
         """On the writer: apply the inputs in order; returns the refused ones with their
-        error, and the devices whose registry entry was out of date."""
+        error, and the devices whose registry entry was out of date.
+
+        Should a bug of ours fail the batch outside any one message's write, the batch
+        is rolled back and applied again one message at a time, so that the bug costs
+        only the messages that meet it.
+        """
+        try:
+            return _alone(tx, partial(self._apply, tx, root, inputs))
+        except sqlite3.Error:
+            raise
+        except Exception:
+            if len(inputs) == 1:
+                raise
+            log.exception(
+                "a batch of %d device messages failed; applying them one by one", len(inputs)
+            )
+        refused: Refused = []
+        stale: set[str] = set()
+        for each in inputs:
+            try:
+                one_refused, one_stale = _alone(tx, partial(self._apply, tx, root, [each]))
+            except sqlite3.Error:
+                raise
+            except Exception as error:
+                one_refused, one_stale = [(each[0], error)], set()
+            refused += one_refused
+            stale |= one_stale
+        return refused, stale
+
+    def _apply(self, tx: WriteTx, root: str, inputs: Inputs) -> tuple[Refused, set[str]]:
         registered = device_rows.channels_of(tx.tables, {item.thing_id for _, item in inputs})
         channels: dict[str, ChannelRow] = {}
         things = self._things.writes(tx)
@@ -273,9 +308,13 @@ class Devices:
         stale: set[str] = set()
         for index, item in inputs:
             try:
-                if registered.get(item.thing_id) != item.channel_id:
+                channel_id = registered.get(item.thing_id)
+                if channel_id != item.channel_id:
                     stale.add(item.thing_id)
-                    raise PushgodError(ErrorCode.DEVICE_NOT_FOUND, "the device was revoked")
+                    if channel_id is None:
+                        raise PushgodError(ErrorCode.DEVICE_NOT_FOUND, "the device was revoked")
+                    # Moved to another channel by another process, not noticed yet.
+                    item = self._parse(root, item.topic, item.payload, channel_id)
                 channel = channels.get(item.channel_id)
                 if channel is None:
                     channel = channels[item.channel_id] = scoping.require_channel(
@@ -286,7 +325,7 @@ class Devices:
                 else:
                     assert item.produce is not None
                     things.flush()  # the other writes read Things as stored
-                    _alone(tx, item.produce, channel)
+                    _alone(tx, partial(item.produce, tx, channel))
                 counts[item.thing_id] = counts.get(item.thing_id, 0) + 1
             except sqlite3.Error:
                 raise
@@ -321,15 +360,15 @@ class Devices:
         return produce
 
 
-def _alone(tx: WriteTx, produce: scoping.Produce, channel: ChannelRow) -> None:
-    """Run one write in a savepoint of its own, so a failure rolls back that write alone."""
+def _alone(tx: WriteTx, write: Callable[[], T]) -> T:
+    """Run a write in a savepoint of its own, so that a failure rolls back that write alone."""
     changes = len(tx.changes)
-    tx.tables.execute("SAVEPOINT device_message")
+    tx.tables.execute("SAVEPOINT device_write")
     try:
-        produce(tx, channel)
+        return write()
     except BaseException:
-        tx.tables.execute("ROLLBACK TO device_message")
+        tx.tables.execute("ROLLBACK TO device_write")
         del tx.changes[changes:]  # never published: they were rolled back
         raise
     finally:
-        tx.tables.execute("RELEASE device_message")
+        tx.tables.execute("RELEASE device_write")
