@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 import secrets
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from pushgod.model.devices import (
     MAX_PAYLOAD_BYTES,
@@ -42,7 +42,6 @@ from pushgod.store.devices import DeviceRow
 from pushgod.store.writer import WriteTx
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class BrokerAccounts(Protocol):
@@ -277,7 +276,7 @@ class Devices:
         only the messages that meet it.
         """
         try:
-            return _alone(tx, partial(self._apply, tx, root, inputs))
+            return tx.isolated(partial(self._apply, tx, root, inputs))
         except sqlite3.Error:
             raise
         except Exception:
@@ -290,7 +289,7 @@ class Devices:
         stale: set[str] = set()
         for each in inputs:
             try:
-                one_refused, one_stale = _alone(tx, partial(self._apply, tx, root, [each]))
+                one_refused, one_stale = tx.isolated(partial(self._apply, tx, root, [each]))
             except sqlite3.Error:
                 raise
             except Exception as error:
@@ -325,7 +324,7 @@ class Devices:
                 else:
                     assert item.produce is not None
                     things.flush()  # the other writes read Things as stored
-                    _alone(tx, partial(item.produce, tx, channel))
+                    tx.isolated(partial(item.produce, tx, channel))
                 counts[item.thing_id] = counts.get(item.thing_id, 0) + 1
             except sqlite3.Error:
                 raise
@@ -358,17 +357,3 @@ class Devices:
             return self._events.producer(intent, now, new_id=request.event_id)(tx, channel)
 
         return produce
-
-
-def _alone(tx: WriteTx, write: Callable[[], T]) -> T:
-    """Run a write in a savepoint of its own, so that a failure rolls back that write alone."""
-    changes = len(tx.changes)
-    tx.tables.execute("SAVEPOINT device_write")
-    try:
-        return write()
-    except BaseException:
-        tx.tables.execute("ROLLBACK TO device_write")
-        del tx.changes[changes:]  # never published: they were rolled back
-        raise
-    finally:
-        tx.tables.execute("RELEASE device_write")

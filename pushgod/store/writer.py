@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from peewee import SqliteDatabase
@@ -76,6 +77,20 @@ class WriteTx:
         change = Change(seq, channel_id, kind, entity_id, action, at, data)
         self.changes.append(change)
         return change
+
+    def isolated(self, write: Callable[[], T]) -> T:
+        """Run `write` in a savepoint of its own: if it raises, what it wrote and emitted
+        is undone and the rest of the transaction stands."""
+        emitted = len(self.changes)
+        self.tables.execute("SAVEPOINT isolated")
+        try:
+            return write()
+        except BaseException:
+            self.tables.execute("ROLLBACK TO isolated")
+            del self.changes[emitted:]  # never published: they were rolled back
+            raise
+        finally:
+            self.tables.execute("RELEASE isolated")
 
 
 @dataclass(slots=True)
@@ -182,21 +197,17 @@ class Writer:
         self._loop.call_soon_threadsafe(self._finish, [], external, True)
 
     def _commit(self, batch: list[_Job[Any]]) -> None:
-        execute = self._tables.execute
         try:
             with self._db.atomic():
                 for job in batch:
                     tx = WriteTx(self._tables)
-                    execute("SAVEPOINT job")  # so that this job alone can roll back
-                    try:
-                        job.result = job.fn(tx)
+                    try:  # a job that fails rolls back alone
+                        job.result = tx.isolated(partial(job.fn, tx))
                         job.changes = tx.changes
                     except Exception as error:
-                        execute("ROLLBACK TO job")
                         if not isinstance(error, PushgodError):
                             log.exception("a write failed")
                         job.error = error
-                    execute("RELEASE job")
         except Exception as error:
             log.exception("commit of %d writes failed", len(batch))
             for job in batch:
