@@ -70,10 +70,13 @@ async def test_every_input_topic(running: Running) -> None:
         await until(running, lambda: running.thing()["title"] == "Renamed")
         assert running.thing()["attr_meta"] == {"disk": {"unit": "GB", "name": "Disk free"}}
 
+    # Retained, so the newest: the discovery follows the rename.
     config = json.loads(
-        await running.broker.first("homeassistant/device/pushgod_nas/config", lambda p: b"GB" in p)
+        await running.broker.first(
+            "homeassistant/device/pushgod_nas/config", lambda p: b'"Renamed"' in p
+        )
     )
-    assert config["device"]["name"] == "The NAS"
+    assert config["device"]["name"] == "Renamed"
     assert config["components"]["disk"]["unit_of_measurement"] == "GB"
     device_availability = [
         e for e in config["availability"] if e["topic"].endswith("/availability")
